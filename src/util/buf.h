@@ -1,0 +1,51 @@
+/* buf.h - bounded growable byte buffers (after curl's dynbuf).
+ *
+ * Every buffer is created with a maximum; an append that would pass it fails
+ * with -1 and leaves the buffer unchanged, so attacker-influenced sizes are
+ * checked before memory is taken. Bytes live in data[off, len): consuming from
+ * the front is O(1) and the gap is reclaimed on the next growth.
+ */
+#ifndef MCPWALL_UTIL_BUF_H
+#define MCPWALL_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+    char *data;
+    size_t off; /* first unconsumed byte */
+    size_t len; /* end of valid bytes */
+    size_t cap;
+    size_t max; /* most bytes the buffer may hold (len - off) */
+};
+
+void buf_init(struct buf *b, size_t max);
+/* Frees the storage; the buffer may be reused after buf_init(). NULL-safe. */
+void buf_free(struct buf *b);
+/* Like buf_free() but wipes the bytes first (for secrets). */
+void buf_wipe_free(struct buf *b);
+
+static inline size_t buf_used(const struct buf *b)
+{
+    return b->len - b->off;
+}
+static inline char *buf_head(const struct buf *b)
+{
+    return b->data + b->off;
+}
+
+/* Makes room for `extra` more bytes; -1 if that would pass max or memory fails. */
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_append_str(struct buf *b, const char *s);
+int buf_append_char(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Drops n bytes from the front. */
+void buf_consume(struct buf *b, size_t n);
+/* Empties the buffer, keeping its storage. */
+void buf_reset(struct buf *b);
+/* NUL-terminates the contents without counting the NUL; -1 when full. */
+int buf_cstr(struct buf *b);
+
+#endif

@@ -1,0 +1,166 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/json.h"
+#include "util/utf8.h"
+
+static json_t *parse(const char *s, struct json_err *e)
+{
+    return json_parse_strict(s, strlen(s), NULL, e);
+}
+
+static void test_offsets(void **state)
+{
+    (void)state;
+    struct json_err e;
+    assert_null(parse("{\"a\":1,\"a\":2}", &e));
+    assert_int_equal(e.reason, JSON_E_DUPLICATE_KEY);
+    assert_int_equal(e.offset, 7);
+    assert_non_null(strstr(e.msg, "\"a\""));
+    assert_non_null(strstr(e.msg, "byte 7"));
+    assert_null(parse("[1, 2 3]", &e));
+    assert_int_equal(e.reason, JSON_E_SYNTAX);
+    assert_int_equal(e.offset, 6);
+}
+
+static void test_custom_limits(void **state)
+{
+    (void)state;
+    struct json_limits lim = json_default_limits;
+    struct json_err e;
+    lim.max_depth = 2;
+    assert_non_null(json_parse_strict("[[1]]", 5, &lim, &e));
+    assert_null(json_parse_strict("[[[1]]]", 7, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_DEPTH);
+    lim = json_default_limits;
+    lim.max_string = 3;
+    json_t *ok = json_parse_strict("\"abc\"", 5, &lim, &e);
+    assert_non_null(ok);
+    json_decref(ok);
+    assert_null(json_parse_strict("\"abcd\"", 6, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_STRING_TOO_LONG);
+    /* Keys count against the string budget too. */
+    assert_null(json_parse_strict("{\"abcd\":1}", 10, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_STRING_TOO_LONG);
+    lim = json_default_limits;
+    lim.max_members = 2;
+    assert_null(json_parse_strict("{\"a\":1,\"b\":2,\"c\":3}", 19, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_TOO_MANY_MEMBERS);
+    lim = json_default_limits;
+    lim.max_items = 2;
+    assert_null(json_parse_strict("[1,2,3]", 7, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_TOO_MANY_ITEMS);
+    lim = json_default_limits;
+    lim.max_bytes = 4;
+    assert_null(json_parse_strict("[1,2]", 5, &lim, &e));
+    assert_int_equal(e.reason, JSON_E_TOO_LARGE);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    struct json_err e;
+    json_t *v = parse("{\"s\":\"a\\u00e9\\uD83D\\uDE00\\n\",\"i\":-42,\"r\":1.5e3,\"big\":"
+                      "123456789012345678901234567890,\"t\":true,\"n\":null,\"z\":\"\\u0000x\"}",
+                      &e);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "s")), "a\xc3\xa9\xf0\x9f\x98\x80\n");
+    assert_int_equal(json_integer_value(json_object_get(v, "i")), -42);
+    assert_true(json_real_value(json_object_get(v, "r")) == 1500.0);
+    assert_true(json_is_real(json_object_get(v, "big")));
+    assert_true(json_is_true(json_object_get(v, "t")));
+    assert_true(json_is_null(json_object_get(v, "n")));
+    assert_int_equal(json_string_length(json_object_get(v, "z")), 2);
+    json_decref(v);
+    /* Member order is preserved. */
+    v = parse("{\"b\":1,\"a\":2}", &e);
+    char *s = json_emit_str(v, NULL);
+    assert_string_equal(s, "{\"b\":1,\"a\":2}");
+    free(s);
+    json_decref(v);
+}
+
+struct posrec {
+    json_t *v[8];
+    size_t off[8];
+    size_t n;
+};
+
+static void record(void *ud, json_t *v, size_t off)
+{
+    struct posrec *r = ud;
+    if (r->n < 8) {
+        r->v[r->n] = v;
+        r->off[r->n] = off;
+        r->n++;
+    }
+}
+
+static void test_positions(void **state)
+{
+    (void)state;
+    const char *doc = "{\n  \"a\": [1,\n   \"x\"]\n}";
+    struct json_err e;
+    struct posrec r = {0};
+    json_t *v = json_parse_strict_pos(doc, strlen(doc), NULL, &e, record, &r);
+    assert_non_null(v);
+    assert_int_equal(r.n, 4); /* 1, "x", array, object */
+    size_t line, col;
+    json_offset_linecol(doc, strlen(doc), r.off[1], &line, &col);
+    assert_int_equal(line, 3);
+    assert_int_equal(col, 4);
+    json_offset_linecol(doc, strlen(doc), r.off[2], &line, &col);
+    assert_int_equal(line, 2);
+    assert_int_equal(col, 8);
+    json_decref(v);
+}
+
+static void test_emit_string(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1024);
+    const char in[] = "a\"b\\c\n\x01\x7f\xe2\x80\xa8z";
+    assert_int_equal(json_emit_string(&b, in, sizeof(in) - 1), 0);
+    buf_cstr(&b);
+    assert_string_equal(buf_head(&b), "\"a\\\"b\\\\c\\n\\u0001\\u007f\\u2028z\"");
+    /* Round trip through the strict parser. */
+    struct json_err e;
+    json_t *v = json_parse_strict(buf_head(&b), buf_used(&b), NULL, &e);
+    assert_non_null(v);
+    assert_int_equal(json_string_length(v), sizeof(in) - 1);
+    assert_memory_equal(json_string_value(v), in, sizeof(in) - 1);
+    json_decref(v);
+    buf_free(&b);
+    /* Budget respected. */
+    buf_init(&b, 4);
+    assert_int_equal(json_emit_string(&b, "abcdef", 6), -1);
+    buf_free(&b);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    size_t bad;
+    assert_int_equal(utf8_validate("h\xc3\xa9", 3, &bad), UTF8_OK);
+    assert_int_equal(utf8_validate("ab\xc0\xaf", 4, &bad), UTF8_OVERLONG);
+    assert_int_equal(bad, 2);
+    assert_int_equal(utf8_validate("\xed\xbf\xbf", 3, &bad), UTF8_SURROGATE);
+    assert_int_equal(utf8_validate("\xf4\x90\x80\x80", 4, &bad), UTF8_TOO_LARGE);
+    assert_int_equal(utf8_count("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_offsets),   cmocka_unit_test(test_custom_limits),
+        cmocka_unit_test(test_values),    cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_emit_string), cmocka_unit_test(test_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
