@@ -57,6 +57,12 @@ struct parser {
     struct buf scratch; /* decoded strings that contained escapes */
     json_pos_fn pos_fn;
     void *pos_ud;
+    /* Where the value being parsed goes (for pos_fn). */
+    json_t *cur_parent;
+    const char *cur_key;
+    size_t cur_keylen;
+    size_t cur_index;
+    size_t cur_key_off;
 };
 
 static void fail(struct parser *ps, const char *at, enum json_reason r, const char *fmt, ...)
@@ -395,6 +401,11 @@ static json_t *parse_object(struct parser *ps)
         }
         ps->p++;
         skip_ws(ps);
+        ps->cur_parent = obj;
+        ps->cur_key = kcopy;
+        ps->cur_keylen = keylen;
+        ps->cur_index = 0;
+        ps->cur_key_off = (size_t)(keyat - ps->start);
         json_t *v = parse_value(ps);
         if (v == NULL) {
             if (kcopy != small)
@@ -452,6 +463,11 @@ static json_t *parse_array(struct parser *ps)
                  ps->lim->max_items);
             goto bad;
         }
+        ps->cur_parent = arr;
+        ps->cur_key = NULL;
+        ps->cur_keylen = 0;
+        ps->cur_index = count - 1;
+        ps->cur_key_off = (size_t)(ps->p - ps->start);
         json_t *v = parse_value(ps);
         if (v == NULL)
             goto bad;
@@ -501,6 +517,9 @@ static json_t *parse_value(struct parser *ps)
 {
     const char *at = ps->p;
     json_t *v = NULL;
+    json_t *parent = ps->cur_parent;
+    const char *key = ps->cur_key;
+    size_t keylen = ps->cur_keylen, index = ps->cur_index, key_off = ps->cur_key_off;
 
     if (ps->p >= ps->end) {
         fail(ps, ps->p, JSON_E_TRUNCATED, "input ends where a value was expected");
@@ -558,7 +577,7 @@ static json_t *parse_value(struct parser *ps)
         break;
     }
     if (v != NULL && ps->pos_fn != NULL)
-        ps->pos_fn(ps->pos_ud, v, (size_t)(at - ps->start));
+        ps->pos_fn(ps->pos_ud, parent, key, keylen, index, v, key_off, (size_t)(at - ps->start));
     return v;
 }
 

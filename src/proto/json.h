@@ -71,10 +71,12 @@ struct json_err {
 
 const char *json_reason_code(enum json_reason r);
 
-/* Optional: called for every value created, with its byte offset (config
- * loading uses this to keep positions for file:line:col messages). Keys are
- * reported through the value they name. */
-typedef void (*json_pos_fn)(void *ud, json_t *value, size_t offset);
+/* Optional: called for every value created, with its container (NULL for the
+ * root), its key (objects) or index (arrays), and the byte offsets of the key
+ * and of the value. Config loading uses it for file:line:col messages. The
+ * callback runs before the value is inserted into its container. */
+typedef void (*json_pos_fn)(void *ud, json_t *parent, const char *key, size_t keylen,
+                            size_t index, json_t *value, size_t key_offset, size_t value_offset);
 
 /* Parses buf[0, len). Returns a new reference or NULL with *err filled.
  * `lim` may be NULL for the defaults. */

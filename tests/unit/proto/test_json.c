@@ -91,8 +91,14 @@ struct posrec {
     size_t n;
 };
 
-static void record(void *ud, json_t *v, size_t off)
+static void record(void *ud, json_t *parent, const char *key, size_t keylen, size_t index,
+                   json_t *v, size_t key_off, size_t off)
 {
+    (void)parent;
+    (void)key;
+    (void)keylen;
+    (void)index;
+    (void)key_off;
     struct posrec *r = ud;
     if (r->n < 8) {
         r->v[r->n] = v;
