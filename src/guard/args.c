@@ -151,10 +151,28 @@ static const char *const default_read_tools[] = {"read*",     "*_read*", "select
                                                  "describe*", "explain*", "list*",  "get*",
                                                  "search*",   "find*",   "count*",  NULL};
 
-static bool name_in(const char *lname, size_t n, const char *const *globs)
+/* Matches a lowercased name against one of the built-in lists above. The
+ * lists hold only exact names and "*suffix" patterns, matched here without
+ * the general glob engine (this runs for every argument of every call). */
+static bool name_in(const char *lname, size_t n, const char *const *pats)
+{
+    for (; *pats != NULL; pats++) {
+        const char *p = *pats;
+        if (p[0] == '*') {
+            size_t sl = strlen(p + 1);
+            if (n >= sl && memcmp(lname + n - sl, p + 1, sl) == 0)
+                return true;
+        } else if (strlen(p) == n && memcmp(p, lname, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool glob_in(const char *s, const char *const *globs)
 {
     for (size_t i = 0; globs[i] != NULL; i++)
-        if (glob_match(globs[i], lname, n))
+        if (glob_match(globs[i], s, strlen(s)))
             return true;
     return false;
 }
@@ -1156,7 +1174,19 @@ static bool check_path(struct chk *k, const struct argc *c, const char *s, size_
     const char *reason = NULL;
     if (path_lexical(abs, lex, sizeof(lex)) < 0)
         return report(k, c, C, "path_too_long", "is too long");
-    if (path_physical(abs, phys, sizeof(phys), &reason) < 0) {
+    /* Roots were resolved when the policy was compiled: the walk starts at the
+     * longest root the path begins with and examines only what lies below. */
+    const char *start = NULL;
+    size_t startlen = 0;
+    for (size_t i = 0; i < r->nroots; i++) {
+        size_t l = strlen(r->roots[i].phys);
+        if (l > startlen && strncmp(abs, r->roots[i].phys, l) == 0 &&
+            (abs[l] == '/' || abs[l] == '\0')) {
+            start = r->roots[i].phys;
+            startlen = l;
+        }
+    }
+    if (path_physical_from(start, abs, phys, sizeof(phys), &reason) < 0) {
         if (strcmp(reason, "path_symlink_loop") == 0)
             return report(k, c, C, reason, "has too many levels of symbolic links");
         if (strcmp(reason, "path_too_long") == 0)
@@ -1586,7 +1616,7 @@ static const struct argc *profile_rule(const struct chk *k, const struct profile
             return &p->main;
         if (name_in(lk, n, names_query)) {
             bool ro = p->nread_tools > 0 ? tool_matches(p->read_tools, p->nread_tools, tool)
-                                         : name_in(tool, strlen(tool), default_read_tools);
+                                         : glob_in(tool, default_read_tools);
             return ro ? &p->query_ro : &p->query;
         }
         return NULL;

@@ -58,6 +58,12 @@ int path_lexical(const char *abs, char *out, size_t outsz)
 
 int path_physical(const char *abs, char *out, size_t outsz, const char **reason)
 {
+    return path_physical_from(NULL, abs, out, outsz, reason);
+}
+
+int path_physical_from(const char *resolved, const char *abs, char *out, size_t outsz,
+                       const char **reason)
+{
     char rest[2 * PATH_MAX];
     char link[PATH_MAX];
     size_t len = 1;
@@ -72,6 +78,13 @@ int path_physical(const char *abs, char *out, size_t outsz, const char **reason)
     out[0] = '/';
     out[1] = '\0';
     size_t off = 0;
+    size_t rl = resolved != NULL ? strlen(resolved) : 0;
+    if (rl > 1 && rl < outsz && resolved[0] == '/' && strncmp(abs, resolved, rl) == 0 &&
+        (abs[rl] == '/' || abs[rl] == '\0')) {
+        memcpy(out, resolved, rl + 1);
+        len = rl;
+        off = rl;
+    }
     while (rest[off] != '\0') {
         while (rest[off] == '/')
             off++;

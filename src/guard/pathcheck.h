@@ -34,6 +34,11 @@ int path_lexical(const char *abs, char *out, size_t outsz);
 /* Returns 0, or -1 with *reason "path_too_long", "path_symlink_loop" or
  * "path_unresolvable" (a component could not be examined, e.g. EACCES). */
 int path_physical(const char *abs, char *out, size_t outsz, const char **reason);
+/* The same, trusting `resolved` (the output of an earlier path_physical(),
+ * e.g. a policy root) when abs starts with it followed by '/' or the end:
+ * only the components after it are examined. resolved may be NULL. */
+int path_physical_from(const char *resolved, const char *abs, char *out, size_t outsz,
+                       const char **reason);
 bool path_within(const char *path, const char *root);
 
 #endif

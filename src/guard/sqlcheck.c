@@ -269,11 +269,15 @@ static void lex(struct lexer *L, struct tok *t)
 
 static bool is_kw(const struct tok *t, const char *w)
 {
-    return t->t == TK_WORD && strlen(w) == t->n && strncasecmp(t->p, w, t->n) == 0;
+    /* first letter first: most words fail there (runs for every word) */
+    return t->t == TK_WORD && t->n > 0 && ((t->p[0] | 0x20) == (w[0] | 0x20)) &&
+           strlen(w) == t->n && strncasecmp(t->p, w, t->n) == 0;
 }
 
 static bool kw_in(const struct tok *t, const char *const *list)
 {
+    if (t->t != TK_WORD)
+        return false;
     for (size_t i = 0; list[i] != NULL; i++)
         if (is_kw(t, list[i]))
             return true;
