@@ -894,6 +894,8 @@ struct arg_policy *args_policy_compile(const struct cfg_doc *doc, const json_t *
                                        struct cfg_errors *errs)
 {
     struct comp cp = {doc, errs, 0};
+    if (section == NULL)
+        return calloc(1, sizeof(struct arg_policy)); /* no section: nothing to check */
     if (!json_is_array(section)) {
         cfg_err(errs, doc, NULL, NULL, 0, "'arguments' must be a list of entries");
         return NULL;
@@ -1030,6 +1032,8 @@ static void ptr_pop(struct chk *k, size_t old)
 {
     k->plen = old;
     k->ptr[old] = '\0';
+    if (old + 8 < sizeof(k->ptr) - 4)
+        k->ptr_trunc = false; /* back out of the branch that did not fit */
 }
 
 /* The argument's name for people: the pointer without its leading '/', with

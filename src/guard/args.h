@@ -60,7 +60,8 @@ struct arg_violation {
                              * (path_within)" - never contains the argument's value */
 };
 
-/* Compiles the `arguments` section (a list; borrowed) of doc. Every problem is
+/* Compiles the `arguments` section (a list; borrowed; NULL gives an empty
+ * policy that checks nothing) of doc. Every problem is
  * reported with cfg_err() at its position; returns NULL when there was any.
  * Paths in roots/base are resolved against the filesystem now (see
  * docs/guards-arguments.md: a reload re-resolves them). */

@@ -297,6 +297,15 @@ static void test_yaml_example_from_docs(void **state)
     json_decref(a);
     args_policy_free(p);
     args_policy_free(NULL);
+    /* an absent section checks nothing */
+    p = args_policy_compile(d, NULL, &e);
+    assert_non_null(p);
+    assert_false(args_policy_covers(p, "read_file"));
+    a = json_pack("{s:s}", "path", "/etc/passwd");
+    assert_int_equal(args_policy_check(p, "read_file", a, &v), 0);
+    json_decref(a);
+    args_policy_free(p);
+    assert_int_equal(e.n, 0);
     cfg_errors_free(&e);
     cfg_doc_free(d);
 }
