@@ -185,6 +185,7 @@ struct http_server {
     struct http_listener *listeners;
     struct ptrmap conns; /* filter bufferevent -> hconn */
     uint64_t serial;
+    size_t alive;        /* hconns not yet finalised by libevent */
     bool early_close;    /* the backend reports peer close (EV_CLOSED) */
 };
 
@@ -222,6 +223,7 @@ struct http_listener {
 
 struct hconn {
     struct http_listener *l;
+    struct http_server *srv; /* outlives the listener until the loop finalised us */
     struct bufferevent *bev;   /* the filter evhttp talks to */
     struct bufferevent *under; /* socket or TLS */
     struct evhttp_connection *evcon;
@@ -240,6 +242,7 @@ struct hconn {
     bool drain_pending;
     bool flush_pending;
     bool close_after;  /* close once the current response has reached the socket */
+    bool released;     /* detached from the listener (hc_release) */
     /* pre-parser */
     struct hpp pp;
     bool got_bytes;          /* any byte on this connection yet */
@@ -373,10 +376,17 @@ static void hc_task_cb(evutil_socket_t fd, short what, void *arg);
 static void hc_update_timer(struct hconn *hc);
 static void hreq_abort(struct http_request *r);
 
-/* The filter's free callback: the connection is gone for good. */
-static void hc_free(void *ctx)
+/* Detaches the connection from its listener and the loop: counters, the
+ * connection table, our events and buffer callbacks. Runs from evhttp's close
+ * callback, or at the latest from the filter's free callback. libevent may
+ * finalise the filter later than evhttp frees the connection (deferred
+ * callbacks hold a reference), even after the listener is gone, so nothing
+ * after this may touch the listener. */
+static void hc_release(struct hconn *hc)
 {
-    struct hconn *hc = ctx;
+    if (hc->released)
+        return;
+    hc->released = true;
     struct http_listener *l = hc->l;
     if (hc->cur != NULL) {
         /* evhttp freed the connection (and the request) without telling us
@@ -384,31 +394,41 @@ static void hc_free(void *ctx)
         hc->cur->ereq = NULL;
         hreq_abort(hc->cur);
     }
-    if (hc->out_cb != NULL && hc->under != NULL)
+    if (hc->out_cb != NULL)
         evbuffer_remove_cb_entry(bufferevent_get_output(hc->under), hc->out_cb);
     if (hc->fout_cb != NULL)
         evbuffer_remove_cb_entry(bufferevent_get_output(hc->bev), hc->fout_cb);
-    if (hc->tls && hc->under != NULL) {
+    hc->out_cb = hc->fout_cb = NULL;
+    if (hc->tls) {
         SSL *ssl = bufferevent_openssl_get_ssl(hc->under);
         if (ssl != NULL && !SSL_is_init_finished(ssl))
             l->ctr.tls_handshake_failures++;
     }
-    if (hc->init_ev)
-        event_free(hc->init_ev);
-    if (hc->timer)
-        event_free(hc->timer);
-    if (hc->task_ev)
-        event_free(hc->task_ev);
-    if (hc->closed_ev)
-        event_free(hc->closed_ev);
+    struct event **evs[] = {&hc->init_ev, &hc->timer, &hc->task_ev, &hc->closed_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (*evs[i] != NULL) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    }
     l->body_held -= hc->held < l->body_held ? hc->held : l->body_held;
+    hc->held = 0;
     pm_del(&l->srv->conns, hc->bev);
-    hpp_free(&hc->pp);
     l->ctr.connections_open--;
-    free(hc);
 }
 
-/* evhttp's close callback: the connection is being freed or reset. */
+/* The filter's free callback: the connection is gone for good. */
+static void hc_free(void *ctx)
+{
+    struct hconn *hc = ctx;
+    struct http_server *srv = hc->srv;
+    hc_release(hc);
+    hpp_free(&hc->pp);
+    free(hc);
+    srv->alive--;
+}
+
+/* evhttp's close callback: the connection is being freed. */
 static void hc_closecb(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
@@ -416,14 +436,9 @@ static void hc_closecb(struct evhttp_connection *evcon, void *arg)
     if (hc->closed)
         return;
     hc->closed = true;
-    if (hc->timer)
-        event_del(hc->timer);
-    if (hc->task_ev)
-        event_del(hc->task_ev);
-    if (hc->closed_ev)
-        event_del(hc->closed_ev);
     if (hc->cur != NULL)
         hreq_abort(hc->cur);
+    hc_release(hc);
 }
 
 static void hc_schedule(struct hconn *hc)
@@ -548,7 +563,7 @@ static void hc_set_idle_timeouts(struct hconn *hc, bool on)
 
 static void hc_update_timer(struct hconn *hc)
 {
-    if (hc->closed || hc->rejecting || hc->timer == NULL)
+    if (hc->closed || hc->released || hc->rejecting || hc->timer == NULL)
         return;
     event_del(hc->timer);
     if (hc->busy || hc->reject_pending)
@@ -769,6 +784,8 @@ static struct bufferevent *hs_bevcb(struct event_base *base, void *arg)
     if (hc == NULL)
         fatalx("http: out of memory accepting a connection");
     hc->l = l;
+    hc->srv = l->srv;
+    l->srv->alive++;
     hc->fd = -1;
     hc->accept_us = mono_us();
     struct hpp_limits lim = {
@@ -887,6 +904,8 @@ static void hreq_abort(struct http_request *r)
  * has reached the socket, half-close, linger briefly, then free. */
 static void hc_close_after_drain(struct hconn *hc)
 {
+    if (hc->timer == NULL)
+        return;
     hc->rejecting = true; /* nothing more reaches evhttp */
     hc_set_idle_timeouts(hc, false);
     event_del(hc->timer);
@@ -1563,8 +1582,17 @@ void http_server_free(struct http_server *srv)
         hs_listener_free(l);
         l = nx;
     }
+    /* libevent finalises a bufferevent whose deferred callbacks are pending
+     * only when the loop runs them: give it a few non-blocking turns so no
+     * connection is left behind (a no-op when called from inside the loop). */
+    for (int i = 0; i < 16 && srv->alive > 0; i++) {
+        if (event_base_loop(srv->base, EVLOOP_NONBLOCK) < 0)
+            break;
+    }
     pm_free(&srv->conns);
-    free(srv);
+    if (srv->alive == 0)
+        free(srv);
+    /* else: connections still hold srv; it is leaked rather than freed early. */
 }
 
 static bool hs_addr_loopback(const struct sockaddr *sa)

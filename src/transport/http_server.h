@@ -145,7 +145,10 @@ typedef void (*http_observe_fn)(void *ud, const struct http_request_info *info);
 
 /* Creates a server on `base` (borrowed; must outlive the server). */
 struct http_server *http_server_new(struct event_base *base);
-/* Closes every listener and connection (close callbacks run), then frees. NULL-safe. */
+/* Closes every listener and connection (close callbacks run), then frees.
+ * It runs a few non-blocking turns of the loop so libevent can finish freeing
+ * connections (other pending callbacks of the loop may run then); call it
+ * outside loop callbacks, before event_base_free(). NULL-safe. */
 void http_server_free(struct http_server *srv);
 struct event_base *http_server_base(const struct http_server *srv);
 

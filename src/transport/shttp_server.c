@@ -433,6 +433,8 @@ static int sh_upgrade(struct shttp_stream *st)
     return 0;
 }
 
+/* Tells the app a request was left. Never frees st (it is pinned meanwhile):
+ * the caller calls sh_stream_maybe_free() afterwards. */
 static void sh_abandon(struct shttp_stream *st)
 {
     if (st->abandoned || !st->app_holds || st->responded)
@@ -445,12 +447,10 @@ static void sh_abandon(struct shttp_stream *st)
     s->refs++;
     if (ops->on_abandoned != NULL && s->app_open)
         ops->on_abandoned(s->srv->app, s->ud, st);
-    bool init = st->is_init;
-    st->pins--;
-    if (init && s->open)
+    if (st->is_init && s->open)
         sh_session_end(s, SHTTP_CLOSE_INIT_FAILED);
-    sh_stream_maybe_free(st);
-    sh_session_unref(s);
+    st->pins--;
+    sh_session_unref(s); /* st still holds its own reference on s */
 }
 
 /* The HTTP connection of a stream went away (client gone, timeout ...). */
@@ -1145,9 +1145,9 @@ static void sh_tick(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < nab; i++) {
         struct shttp_stream *st = ab[i];
         struct shttp_session *owner = st->owner;
-        st->pins--;
         if (st->hreq == NULL && !st->abandoned)
             sh_abandon(st);
+        st->pins--;
         sh_stream_maybe_free(st);
         sh_session_unref(owner);
     }

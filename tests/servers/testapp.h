@@ -35,7 +35,7 @@ struct testapp_counts {
     unsigned cancelled;
     unsigned messages;
     char last_close_reason[32];
-    char last_abandoned_id[64];
+    char last_abandoned_id[96];
 };
 
 struct testapp *testapp_new(struct http_listener *l, const struct shttp_opts *o, FILE *log,
