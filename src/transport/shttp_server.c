@@ -638,6 +638,27 @@ void shttp_stream_release(struct shttp_stream *st)
     sh_stream_maybe_free(st);
 }
 
+int shttp_stream_disconnect(struct shttp_stream *st)
+{
+    if (st == NULL || st->no == 0 || st->mode != ST_SSE || st->hreq == NULL || st->responded ||
+        st->s == NULL || !st->s->open)
+        return SHTTP_ECLOSED;
+    /* What is queued goes first, then "retry"; the client resumes after it
+     * with Last-Event-ID and gets anything sent meanwhile. */
+    st->pins++;
+    sh_pump(st);
+    if (st->hreq != NULL) {
+        char blk[40];
+        int w = snprintf(blk, sizeof(blk), "retry: %u\n\n", st->owner->srv->o.retry_ms);
+        if (w > 0 && (size_t)w < sizeof(blk))
+            http_stream_write(st->hreq, blk, (size_t)w);
+        sh_detach(st, true);
+        st->detached_us = mono_us();
+    }
+    st->pins--;
+    return SHTTP_OK;
+}
+
 const json_t *shttp_stream_request_id(const struct shttp_stream *st)
 {
     return st->req_id;

@@ -158,6 +158,12 @@ int shttp_stream_respond(struct shttp_stream *st, const char *msg, size_t len);
  * stream that just ends). To fail a request, respond with a JSON-RPC error
  * instead. st must not be used afterwards. */
 void shttp_stream_release(struct shttp_stream *st);
+/* Closes the connection that carries the request's SSE stream without ending
+ * the stream (2025-11-25 "polling"): a "retry" field is sent first, the
+ * client resumes with GET + Last-Event-ID and receives what was sent
+ * meanwhile, within resume_grace_ms (else on_abandoned). The stream must be
+ * in SSE mode. SHTTP_OK or SHTTP_ECLOSED. */
+int shttp_stream_disconnect(struct shttp_stream *st);
 /* The id of the request (borrowed, lives as long as st). */
 const json_t *shttp_stream_request_id(const struct shttp_stream *st);
 /* The session, or NULL once it has ended. */

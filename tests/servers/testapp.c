@@ -5,13 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "proto/jsonrpc.h"
 #include "util/buf.h"
 
 #define TA_KEY 96
 
+struct poll_job;
+
 struct held {
     struct held *next;
+    struct poll_job *job;    /* a "poll" answer waiting on a timer */
     struct shttp_stream *st; /* the tools/call being served */
     char key[TA_KEY];        /* rpc_id_key of the client's request */
     char ask_key[TA_KEY];    /* rpc_id_key of our server->client request, or "" */
@@ -24,8 +29,16 @@ struct tsess {
     unsigned next_id;
 };
 
+struct poll_job {
+    struct testapp *a;
+    struct tsess *ts;
+    struct held *h;
+    struct event *ev;
+};
+
 struct testapp {
     struct shttp_server *srv;
+    struct event_base *base;
     FILE *log;
     pthread_mutex_t mu;
     struct testapp_counts c;
@@ -86,7 +99,7 @@ static json_t *ta_tools(void)
 {
     json_t *obj = json_pack("{s:s}", "type", "object");
     json_t *tools = json_array();
-    const char *names[] = {"echo", "progress", "ask", "notify", "slow", "big"};
+    const char *names[] = {"echo", "progress", "ask", "notify", "slow", "big", "poll"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         json_array_append_new(tools, json_pack("{s:s,s:s,s:O}", "name", names[i], "description",
                                                "a transport test tool", "inputSchema", obj));
@@ -112,10 +125,26 @@ static void ta_unhold(struct tsess *ts, struct held *h)
     for (struct held **pp = &ts->held; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == h) {
             *pp = h->next;
+            if (h->job != NULL) {
+                event_free(h->job->ev);
+                free(h->job);
+            }
             free(h);
             return;
         }
     }
+}
+
+/* The delayed answer of "poll", sent while the client is away. */
+static void ta_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct poll_job *j = arg;
+    struct shttp_stream *st = j->h->st;
+    struct tsess *ts = j->ts;
+    ta_unhold(ts, j->h); /* frees j */
+    ta_result(st, ta_text_result("polled"));
 }
 
 static void ta_tool(struct tsess *ts, const struct rpc_msg *m, struct shttp_stream *st)
@@ -165,6 +194,26 @@ static void ta_tool(struct tsess *ts, const struct rpc_msg *m, struct shttp_stre
                   json_pack("{s:s,s:s,s:s}", "level", "info", "logger", "testapp", "data",
                             t ? t : "unsolicited"));
         ta_result(st, ta_text_result("queued"));
+    } else if (strcmp(name, "poll") == 0) {
+        /* A progress message, then the server closes the connection (the
+         * stream stays); the answer follows while the client is away, and
+         * it gets it by resuming with Last-Event-ID. */
+        json_t *tok = json_object_get(json_object_get(m->params, "_meta"), "progressToken");
+        ta_notify(st, NULL, "notifications/progress",
+                  json_pack("{s:O,s:i,s:i}", "progressToken", tok ? tok : json_null(), "progress",
+                            1, "total", 2));
+        struct held *h = ta_hold(ts, st);
+        shttp_stream_disconnect(st);
+        struct poll_job *j = calloc(1, sizeof(*j));
+        if (j == NULL)
+            abort();
+        j->a = ts->a;
+        j->ts = ts;
+        j->h = h;
+        j->ev = event_new(ts->a->base, -1, 0, ta_poll_cb, j);
+        h->job = j;
+        struct timeval tv = {0, 100000};
+        event_add(j->ev, &tv);
     } else if (strcmp(name, "slow") == 0) {
         ta_hold(ts, st);
     } else if (strcmp(name, "big") == 0) {
@@ -325,6 +374,7 @@ struct testapp *testapp_new(struct http_listener *l, const struct shttp_opts *o,
         return NULL;
     pthread_mutex_init(&a->mu, NULL);
     a->log = log;
+    a->base = http_server_base(http_listener_server(l));
     a->srv = shttp_server_new(l, o, &ta_ops, a, err, errlen);
     if (a->srv == NULL) {
         pthread_mutex_destroy(&a->mu);

@@ -15,6 +15,9 @@
  *                         stream, then "queued"
  *   slow {}            -> never answers; it ends when cancelled or abandoned
  *   big {bytes}        -> a text of that many 'x'
+ *   poll {}            -> one progress message, then the server closes the
+ *                         connection (the stream stays resumable) and answers
+ *                         "polled" 100 ms later, while the client is away
  * Every transport event the tests watch (session open/close, abandon,
  * cancel) is counted and, when `log` is set, printed as a line
  * "EVENT <what> <detail>" on it.

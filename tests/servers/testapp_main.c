@@ -4,7 +4,8 @@
  *
  *   shttp-testapp [--listen HOST:PORT] [--tls CERT KEY] [--sse-always]
  *                 [--sse-after MS] [--keepalive MS] [--grace MS] [--idle MS]
- *                 [--max-body BYTES] [--allow-origin ORIGIN]... [--allow-host HOST]...
+ *                 [--retry MS] [--max-body BYTES] [--allow-origin ORIGIN]...
+ *                 [--allow-host HOST]...
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--idle") == 0 && v) {
             so.session_idle_ms = arg_u32(v);
+            i++;
+        } else if (strcmp(a, "--retry") == 0 && v) {
+            so.retry_ms = arg_u32(v);
             i++;
         } else if (strcmp(a, "--max-body") == 0 && v) {
             lo.max_body = arg_u32(v);
