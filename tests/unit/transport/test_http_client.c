@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ static void h_redirect(void *ud, struct http_request *r);
 static void env_start(struct env *e, const struct http_listener_opts *lo, const char *ca)
 {
     memset(e, 0, sizeof(*e));
+    signal(SIGPIPE, SIG_IGN); /* as any program using the transport must */
     e->base = event_base_new();
     e->hs = http_server_new(e->base);
     char err[256];
