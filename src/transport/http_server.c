@@ -781,8 +781,10 @@ static struct bufferevent *hs_bevcb(struct event_base *base, void *arg)
     struct http_listener *l = arg;
     struct hconn *hc = calloc(1, sizeof(*hc));
     struct bufferevent *under = NULL;
-    if (hc == NULL)
+    if (hc == NULL) {
         fatalx("http: out of memory accepting a connection");
+        abort(); /* not reached: tells static analysers fatalx does not return */
+    }
     hc->l = l;
     hc->srv = l->srv;
     l->srv->alive++;

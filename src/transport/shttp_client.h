@@ -15,8 +15,9 @@
  *     and sends the refused message again; requests in flight on the old
  *     session are answered with an error;
  *   - every request gets exactly one response through on_message: the
- *     server's, or one synthesized by the transport (code -32003
- *     upstream_unavailable / -32004 upstream_timeout, data.reason says why,
+ *     server's, or one synthesized by the transport (MW_ERR_UPSTREAM with
+ *     data.reason upstream_unavailable / upstream_session_lost /
+ *     upstream_stream_lost, or MW_ERR_TIMEOUT with upstream_timeout;
  *     `synthesized` is true) when the HTTP exchange fails;
  *   - DELETE when the caller closes it.
  * Messages sent before the session is ready wait in a bounded queue.

@@ -216,12 +216,13 @@ bool hcli_head(struct hcli *c)
             c->head[hl] = '\0';
             hcli_consume(c, hl);
             c->status = 0;
+            char *endp;
             if (strncmp(c->head, "HTTP/1.", 7) == 0)
-                c->status = (int)strtol(c->head + 9, NULL, 10);
+                c->status = (int)strtol(c->head + 9, &endp, 10);
             const char *te = hcli_header(c, "Transfer-Encoding");
             c->chunked = te != NULL && strcasecmp(te, "chunked") == 0;
             const char *cl = hcli_header(c, "Content-Length");
-            c->clen = cl ? strtoll(cl, NULL, 10) : -1;
+            c->clen = cl ? strtoll(cl, &endp, 10) : -1;
             c->body_done = !c->chunked && c->clen == 0;
             c->chunk_state = 0;
             return true;
@@ -289,7 +290,10 @@ static void hcli_decode(struct hcli *c)
             char *eol = memmem(c->in, c->inlen, "\r\n", 2);
             if (eol == NULL)
                 return;
-            c->chunk_left = (size_t)strtoul(c->in, NULL, 16);
+            char *endp;
+            c->chunk_left = (size_t)strtoul(c->in, &endp, 16);
+            if (endp == c->in)
+                abort(); /* the server sent a malformed chunk size */
             hcli_consume(c, (size_t)(eol - c->in) + 2);
             c->chunk_state = c->chunk_left ? 1 : 4;
         } else if (c->chunk_state == 1) {

@@ -112,13 +112,14 @@ static void h_events(void *ud, struct http_request *r)
 {
     (void)ud;
     const char *lei = http_request_header(r, "Last-Event-ID");
-    long n = lei ? strtol(lei, NULL, 10) : 0;
+    char *end;
+    long n = lei ? strtol(lei, &end, 10) : 0;
     if (n >= 6) {
         http_reply_error(r, 404, NULL, 0, NULL, -32600, "no more", "gone");
         return;
     }
     const char *q = http_request_query(r);
-    long big = q && strncmp(q, "big=", 4) == 0 ? strtol(q + 4, NULL, 10) : 0;
+    long big = q && strncmp(q, "big=", 4) == 0 ? strtol(q + 4, &end, 10) : 0;
     http_stream_begin(r, 200, NULL, 0, "text/event-stream");
     char blk[256];
     int w = snprintf(blk, sizeof(blk), "retry: 20\n\n");
