@@ -653,6 +653,66 @@ static void test_counters_observer(void **state)
     tsrv_stop(&t);
 }
 
+/* Two listeners on one loop (the gateway's public and admin ports): each
+ * serves its own routes, and each counts for itself. */
+static struct http_listener *g_admin;
+
+static int h_metrics(void *ud, struct buf *body, const char **ctype)
+{
+    (void)ud;
+    *ctype = "text/plain; version=0.0.4";
+    buf_append_str(body, "mcpwall_up 1\n");
+    return 200;
+}
+
+static void setup_two(struct tsrv *t, void *arg)
+{
+    setup_routes(t, arg);
+    char err[128];
+    struct http_listener_opts a = {.name = "admin", .host = "127.0.0.1"};
+    g_admin = http_listener_new(t->hs, &a, err, sizeof(err));
+    assert_non_null(g_admin);
+    assert_string_equal(http_listener_name(g_admin), "admin");
+    assert_int_equal(http_listener_route_simple(g_admin, "/metrics", false, h_metrics, NULL), 0);
+}
+
+static void admin_counters(struct tsrv *t, void *arg)
+{
+    (void)t;
+    *(struct http_counters *)arg = *http_listener_counters(g_admin);
+}
+
+static void test_two_listeners(void **state)
+{
+    (void)state;
+    struct tsrv t;
+    struct http_listener_opts o = base_opts();
+    tsrv_start(&t, &o, NULL, setup_two, NULL);
+    uint16_t ap = http_listener_port(g_admin);
+    assert_true(ap != t.port);
+    struct hcli c;
+    assert_int_equal(hcli_request(&c, ap, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
+    assert_string_equal(c.body, "mcpwall_up 1\n");
+    assert_string_equal(hcli_header(&c, "Content-Type"), "text/plain; version=0.0.4");
+    hcli_close(&c);
+    assert_int_equal(hcli_request(&c, ap, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 404);
+    hcli_close(&c);
+    assert_int_equal(hcli_request(&c, t.port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+                     404);
+    hcli_close(&c);
+    /* Host protection applies to the admin port too. */
+    assert_int_equal(hcli_request(&c, ap, "GET /metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+                     403);
+    hcli_close(&c);
+    struct http_counters pub, adm;
+    tsrv_counters(&t, &pub);
+    tsrv_call(&t, admin_counters, &adm);
+    assert_int_equal(adm.requests, 3);
+    assert_int_equal(adm.rejected_host, 1);
+    assert_int_equal(pub.requests, 1);
+    tsrv_stop(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_counters_observer),
+        cmocka_unit_test(test_two_listeners),
     };
     if (getenv("TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("TEST_FILTER"));
