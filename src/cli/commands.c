@@ -6,5 +6,6 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"version", cmd_version, "print the version"},
+    {"sandbox-exec", cmd_sandbox_exec, "run one command in the native sandbox"},
     {NULL, NULL, NULL},
 };
