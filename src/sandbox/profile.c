@@ -352,13 +352,18 @@ static const char *const ov_python[] = {"~/.cache/uv", "~/.local/share/uv", "~/.
                                         NULL};
 static const char *const env_base[] = {"LANG", "LANGUAGE", "LC_*", "TZ", NULL};
 static const char *const env_node[] = {"PATH", "NODE_EXTRA_CA_CERTS", NULL};
-static const char *const env_python[] = {"PATH", "VIRTUAL_ENV", "PYTHONIOENCODING", NULL};
+static const char *const env_python[] = {"PATH", "VIRTUAL_ENV", "PYTHONIOENCODING", "PYENV_*",
+                                         NULL};
 static const char *const env_tls[] = {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
                                       "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", NULL};
 static const char *const set_node[] = {"NPM_CONFIG_UPDATE_NOTIFIER=false",
                                        "NPM_CONFIG_FUND=false", NULL};
 static const char *const set_python[] = {"PYTHONDONTWRITEBYTECODE=1", "UV_NO_PROGRESS=1",
                                          NULL};
+/* without network, package managers must not try the registry: use what is
+ * cached (npx pkg@version, uvx pkg==version run from the cache) */
+static const char *const set_offline_node[] = {"NPM_CONFIG_PREFER_OFFLINE=true", NULL};
+static const char *const set_offline_python[] = {"UV_OFFLINE=1", NULL};
 
 struct builtin_def {
     const char *name;
@@ -376,16 +381,16 @@ struct builtin_def {
 static const struct builtin_def builtin_defs[] = {
     {"strict", "no network, reads only the system's programs and libraries, writes only a private /tmp",
      {ro_system, NULL}, {NULL}, {env_base, NULL}, {NULL}, false, 64 * MIB, SB_NET_NONE,
-     {.address_space = 1 * GIB, .memory = 512 * MIB, .cpu_permille = SB_UNLIMITED,
+     {.address_space = 512 * MIB, .memory = 1 * GIB, .cpu_permille = SB_UNLIMITED,
       .cpu_time_s = SB_UNLIMITED, .open_files = 256, .processes = 64, .file_size = 64 * MIB}},
     {"node", "Node.js servers (npx pkg@version): the runtime and the npm cache readable, no network",
      {ro_system, ro_certs, ro_node, NULL}, {ov_node, NULL}, {env_base, env_node, NULL},
-     {set_node, NULL}, true, 256 * MIB, SB_NET_NONE,
+     {set_node, set_offline_node, NULL}, true, 256 * MIB, SB_NET_NONE,
      {.address_space = 16 * GIB, .memory = 2 * GIB, .cpu_permille = SB_UNLIMITED,
       .cpu_time_s = SB_UNLIMITED, .open_files = 1024, .processes = 256, .file_size = 1 * GIB}},
     {"python", "Python servers (uvx, pipx): the runtime and the uv/pip caches readable, no network",
      {ro_system, ro_certs, ro_python, NULL}, {ov_python, NULL}, {env_base, env_python, NULL},
-     {set_python, NULL}, true, 256 * MIB, SB_NET_NONE,
+     {set_python, set_offline_python, NULL}, true, 256 * MIB, SB_NET_NONE,
      {.address_space = 8 * GIB, .memory = 2 * GIB, .cpu_permille = SB_UNLIMITED,
       .cpu_time_s = SB_UNLIMITED, .open_files = 1024, .processes = 256, .file_size = 1 * GIB}},
     {"network-client",

@@ -60,7 +60,7 @@ const struct sb_sysrule sb_default_deny[] = {
     {"keyctl", "the kernel keyring (shared secrets)"},
     {"add_key", "the kernel keyring"},
     {"request_key", "the kernel keyring"},
-    {"io_uring_setup", "io_uring (bypasses this filter for its operations)"},
+    {"io_uring_setup", "io_uring (bypasses this filter for its operations; answered ENOSYS)"},
     {"io_uring_enter", "io_uring"},
     {"io_uring_register", "io_uring"},
     {"open_by_handle_at", "open files by handle, around the mount view"},
@@ -148,7 +148,10 @@ int sb_seccomp_build(const struct sandbox_profile *p, bool notify, struct sock_f
         int nr = seccomp_syscall_resolve_name(r->name);
         if (nr == __NR_SCMP_ERROR || nr < 0 || allowed_by_profile(p, nr))
             continue;
-        uint32_t act = strcmp(r->name, "clone3") == 0 ? SCMP_ACT_ERRNO(ENOSYS) : deny;
+        /* answered ENOSYS without a log line: the C library falls back from
+         * clone3 to clone, and runtimes (libuv) probe io_uring at every start */
+        bool quiet = strcmp(r->name, "clone3") == 0 || str_has_prefix(r->name, "io_uring");
+        uint32_t act = quiet ? SCMP_ACT_ERRNO(ENOSYS) : deny;
         if (seccomp_rule_add(ctx, act, nr, 0) != 0) {
             snprintf(err, errlen, "seccomp: cannot add a rule for %s", r->name);
             goto out;
@@ -175,13 +178,22 @@ int sb_seccomp_build(const struct sandbox_profile *p, bool notify, struct sock_f
             }
         }
     }
-    /* raw and packet sockets: any family with SOCK_RAW / SOCK_PACKET, AF_PACKET
-     * with any type */
-    if (seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET)) != 0 ||
-        seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1,
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW)) != 0 ||
-        seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1,
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET)) != 0) {
+    /* raw IP sockets and packet sockets (netlink sockets are SOCK_RAW too and
+     * stay allowed: route netlink only sees the sandbox's own interfaces) */
+    static const int ipfam[] = {AF_INET, AF_INET6};
+    static const int rawtypes[] = {SOCK_RAW, SOCK_PACKET};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < 2; j++) {
+            if (seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 2,
+                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ipfam[i]),
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)rawtypes[j])) !=
+                0) {
+                snprintf(err, errlen, "seccomp: cannot add the socket rules");
+                goto out;
+            }
+        }
+    }
+    if (seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET)) != 0) {
         snprintf(err, errlen, "seccomp: cannot add the socket rules");
         goto out;
     }
