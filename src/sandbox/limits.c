@@ -400,6 +400,12 @@ int sb_cgroup_oom_killed(const struct sb_cgroup *cg)
            events_value(cg->v1_mem, "memory.oom_control", "oom_kill") > 0;
 }
 
+long sb_cgroup_pids_max_hits(const struct sb_cgroup *cg)
+{
+    long n = events_value(cg->path, "pids.events", "max");
+    return n > 0 ? n : events_value(cg->v1_pids, "pids.events", "max");
+}
+
 static void rmdir_retry(char *dir)
 {
     if (dir[0] == '\0')

@@ -197,6 +197,8 @@ int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
 /* Reads why the sandbox may have been stopped (oom kills); 1 when the memory
  * limit killed something. */
 int sb_cgroup_oom_killed(const struct sb_cgroup *cg);
+/* How many forks the pids limit refused (0 when unknown). */
+long sb_cgroup_pids_max_hits(const struct sb_cgroup *cg);
 void sb_cgroup_destroy(struct sb_cgroup *cg);
 /* For sandbox_probe(): what a spawn could use, in words; *v2 when a v2
  * hierarchy is mounted. Creates nothing. */

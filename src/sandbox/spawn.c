@@ -459,11 +459,14 @@ static void handle_notification(const struct sb_plan *pl, int fd)
             comm[strcspn(comm, "\n")] = '\0';
             close(cfd);
         }
-        if (nr == SCMP_SYS(socket))
-            snprintf(detail, sizeof(detail), "%s asked for a raw or packet socket (domain %llu, "
-                                             "type %llu); answered EPERM",
-                     comm, (unsigned long long)req->data.args[0],
-                     (unsigned long long)(req->data.args[1] & 0xf));
+        if (nr == SCMP_SYS(socket)) {
+            unsigned long long dom = req->data.args[0];
+            const char *dn = dom == AF_INET ? "AF_INET" : dom == AF_INET6 ? "AF_INET6"
+                                                        : dom == AF_PACKET ? "AF_PACKET" : "?";
+            snprintf(detail, sizeof(detail),
+                     "%s asked for a %s socket (%s, type %llu); answered EPERM", comm,
+                     dom == AF_PACKET ? "packet" : "raw", dn, req->data.args[1] & 0xf);
+        }
         else if (nr == SCMP_SYS(clone))
             snprintf(detail, sizeof(detail),
                      "%s tried to create namespaces (flags %#llx); answered EPERM", comm,
@@ -503,6 +506,9 @@ static noreturn void monitor_main(struct sb_plan *pl, int errw, int fd_in, int f
 {
     char who[200];
     snprintf(who, sizeof(who), "sandbox%s%s", pl->label ? " " : "", pl->label ? pl->label : "");
+    /* its own process group: a group signal from the caller reaches only the
+     * supervisor, which forwards it */
+    setpgid(0, 0);
     /* a clean slate: default signal handling with the ones we watch blocked */
     reset_signals();
     sigset_t watch;
@@ -711,6 +717,13 @@ static noreturn void monitor_main(struct sb_plan *pl, int errw, int fd_in, int f
     }
     if (ev_suppressed > 0)
         log_warnx("%s: %u more denials not shown", who, ev_suppressed);
+    long pid_hits = sb_cgroup_pids_max_hits(&cg);
+    if (pid_hits > 0) {
+        char d[160];
+        snprintf(d, sizeof(d), "the process limit (%llu) refused %ld fork%s",
+                 (unsigned long long)pl->prof->lim.processes, pid_hits, pid_hits == 1 ? "" : "s");
+        sb_event(pl, "cgroup", "fork", d);
+    }
     if (sb_cgroup_oom_killed(&cg))
         sb_event(pl, "cgroup", "memory",
                  "the server reached the sandbox's memory limit and the kernel killed it");
