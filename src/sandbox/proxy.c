@@ -149,7 +149,7 @@ static int conn_try(struct sb_proxy *px, struct px_conn *c)
                 inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, a, sizeof(a));
             else
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, a, sizeof(a));
-            char detail[400];
+            char detail[600];
             snprintf(detail, sizeof(detail),
                      "%s resolved to %s, a private or loopback address (list the address itself "
                      "or set allow_private)",
@@ -202,7 +202,7 @@ static void do_accept(struct sb_proxy *px, size_t li)
                                  .ai_flags = d->family ? AI_NUMERICHOST : AI_ADDRCONFIG};
         int gr = getaddrinfo(d->host, port, &hints, &c->ai_head);
         if (gr != 0) {
-            char detail[400];
+            char detail[600];
             snprintf(detail, sizeof(detail), "%s: cannot resolve: %s", dt, gai_strerror(gr));
             sb_event(px->pl, "network", "resolve", detail);
             close(fd);
