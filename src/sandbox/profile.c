@@ -232,7 +232,16 @@ static bool hostname_valid(const char *h)
         if (++lab > 63)
             return false;
     }
-    return h[len - 1] != '.' || len > 1;
+    if (h[len - 1] == '.')
+        return false;
+    /* a last label of digits only is a mistyped address, not a name */
+    const char *last = strrchr(h, '.');
+    last = last ? last + 1 : h;
+    for (const char *c = last; *c; c++) {
+        if (!isdigit((unsigned char)*c))
+            return true;
+    }
+    return false;
 }
 
 int sb_parse_dest(const char *s, struct sb_dest *d, char *err, size_t errlen)
@@ -496,6 +505,7 @@ struct sandbox_profile *sandbox_derive(const struct sandbox_profile *b)
     int rc = 0;
     p->name = strdup(b->name);
     p->base = strdup(b->builtin ? b->name : (b->base != NULL ? b->base : b->name));
+    p->summary = b->summary;
     rc |= (p->name == NULL || p->base == NULL) ? -1 : 0;
     p->home_private = b->home_private;
     p->tmp_size = b->tmp_size;
@@ -1103,10 +1113,11 @@ void sandbox_explain(const struct sandbox_profile *p, FILE *out)
 {
     struct sandbox_kernel k;
     sandbox_probe(&k);
-    if (p->builtin)
-        fprintf(out, "sandbox profile '%s': %s\n", p->name, p->summary);
+    if (strcmp(p->name, "config") == 0)
+        fprintf(out, "sandbox profile from the configuration, derived from '%s'\n",
+                p->base ? p->base : "strict");
     else
-        fprintf(out, "sandbox profile derived from '%s'\n", p->base ? p->base : "strict");
+        fprintf(out, "sandbox profile '%s': %s\n", p->name, p->summary ? p->summary : "");
 
     fprintf(out, "\nIt can read (and run programs from):\n");
     size_t nro = 0;
@@ -1207,9 +1218,11 @@ void sandbox_explain(const struct sandbox_profile *p, FILE *out)
         fprintf(out, "%llu%% of one CPU", (unsigned long long)(p->lim.cpu_permille / 10));
     fprintf(out, "\n");
 
-    fprintf(out, "\nSystem calls refused with EPERM (and logged): ");
+    fprintf(out, "\nSystem calls refused with EPERM%s: ", k.seccomp_notify ? " (and logged)" : "");
     size_t col = 0;
     for (const struct sb_sysrule *r = sb_default_deny; r->name != NULL; r++) {
+        if (strcmp(r->name, "clone3") == 0 || str_has_prefix(r->name, "io_uring"))
+            continue; /* answered ENOSYS, said below */
         int nr = seccomp_syscall_resolve_name(r->name);
         bool allowed = false;
         for (size_t i = 0; i < p->nsys_allow; i++)
@@ -1220,8 +1233,9 @@ void sandbox_explain(const struct sandbox_profile *p, FILE *out)
     }
     for (size_t i = 0; i < p->nsys_deny; i++)
         fprintf(out, ", %s", sb_syscall_name(p->sys_deny[i]));
-    fprintf(out, ";\n    raw and packet sockets; new namespaces; all capabilities dropped; "
-                 "no privilege gain through setuid programs\n");
+    fprintf(out, ";\n    raw and packet sockets; new namespaces; clone3 and io_uring answer "
+                 "ENOSYS;\n    all capabilities dropped; no privilege gain through setuid "
+                 "programs\n");
 
     fprintf(out, "\nThis machine: ");
     if (!k.userns)
