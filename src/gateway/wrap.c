@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@ struct wrap {
     uint64_t err_window_start;
     unsigned err_lines_in_window;
     unsigned err_suppressed;
+    struct event *err_summary_ev;  /* prints the suppression count at window end */
+    struct event *exit_wait_ev;    /* stdout closed: give the process time to exit */
+    bool exit_wait_over;
     struct event *sig_ev[8];
     struct event *sigchld_ev;
     struct event *grace_ev;
@@ -66,7 +70,12 @@ static int io_to_server(void *ud, const char *msg, size_t len)
     return chan_queue(&w->server, msg, len);
 }
 
-static const struct gw_io wrap_io = {io_to_client, io_to_server};
+static void io_after_event(void *ud)
+{
+    wrap_update(ud);
+}
+
+static const struct gw_io wrap_io = {io_to_client, io_to_server, io_after_event};
 
 /* ---- channel callbacks --------------------------------------------------------- */
 
@@ -152,18 +161,32 @@ static const struct chan_ops server_ops = {server_line, server_oversize, server_
 static void log_server_line(struct wrap *w, const char *p, size_t n)
 {
     uint64_t now = mono_us();
-    if (now - w->err_window_start >= 1000000u) {
-        if (w->err_suppressed > 0)
-            log_warnx("server: (%u stderr lines suppressed)", w->err_suppressed);
+    if (now - w->err_window_start >= 1000000u && w->err_suppressed == 0) {
+        /* New window; while lines are being suppressed, the summary timer
+         * ends the window instead. */
         w->err_window_start = now;
         w->err_lines_in_window = 0;
-        w->err_suppressed = 0;
     }
     if (++w->err_lines_in_window > STDERR_LINES_PER_SEC) {
-        w->err_suppressed++;
+        if (w->err_suppressed++ == 0) {
+            struct timeval tv = {1, 0};
+            evtimer_add(w->err_summary_ev, &tv);
+        }
         return;
     }
     log_info("server: %.*s", (int)(n > STDERR_LINE_MAX ? STDERR_LINE_MAX : n), p);
+}
+
+static void err_summary_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct wrap *w = arg;
+    if (w->err_suppressed > 0)
+        log_warnx("server: (%u stderr lines suppressed)", w->err_suppressed);
+    w->err_suppressed = 0;
+    w->err_lines_in_window = 0;
+    w->err_window_start = mono_us();
 }
 
 static void stderr_cb(evutil_socket_t fd, short what, void *arg)
@@ -298,6 +321,16 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void exit_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct wrap *w = arg;
+    reap(w);
+    w->exit_wait_over = true;
+    wrap_update(w);
+}
+
 /* Re-evaluates backpressure, flushes, and decides whether the session is over. */
 static void wrap_update(struct wrap *w)
 {
@@ -326,8 +359,19 @@ static void wrap_update(struct wrap *w)
         }
     }
 
-    /* Server gone (stdout closed or process exited): fail what is pending. */
-    if ((w->server_out_eof || w->child_exited) && !w->sess.upstream_gone) {
+    /* Its stdout closed: the process is usually exiting; wait a moment for
+     * its status so the error can say how it ended. */
+    if (w->server_out_eof && !w->child_exited && !w->exit_wait_over &&
+        !evtimer_pending(w->exit_wait_ev, NULL)) {
+        reap(w);
+        if (!w->child_exited) {
+            struct timeval tv = {0, 250000};
+            evtimer_add(w->exit_wait_ev, &tv);
+        }
+    }
+
+    /* Server gone (process exited, or stdout closed for good): fail what is pending. */
+    if ((w->child_exited || (w->server_out_eof && w->exit_wait_over)) && !w->sess.upstream_gone) {
         if (!w->child_exited) {
             /* Output closed but the process lives on: it can no longer answer. */
             child_signal(&w->child, SIGTERM);
@@ -454,6 +498,8 @@ int wrap_run(const struct wrap_opts *o)
         event_add(w.sbx_ev, NULL);
     }
     w.grace_ev = evtimer_new(w.base, grace_cb, &w);
+    w.err_summary_ev = evtimer_new(w.base, err_summary_cb, &w);
+    w.exit_wait_ev = evtimer_new(w.base, exit_wait_cb, &w);
     static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
     for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++) {
         w.sig_ev[i] = evsignal_new(w.base, fwd_sigs[i], signal_cb, &w);
@@ -497,6 +543,11 @@ int wrap_run(const struct wrap_opts *o)
         }
     }
     status = wrap_exit_status(&w);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        log_info("resource usage: user %ld.%06lds sys %ld.%06lds peak RSS %ld KiB",
+                 (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
+                 (long)ru.ru_stime.tv_usec, ru.ru_maxrss);
     char st[80];
     child_describe_status(w.child_status, st, sizeof(st));
     log_info("server %s", st);
@@ -514,6 +565,8 @@ int wrap_run(const struct wrap_opts *o)
             event_free(w.sig_ev[i]);
     event_free(w.sigchld_ev);
     event_free(w.grace_ev);
+    event_free(w.err_summary_ev);
+    event_free(w.exit_wait_ev);
     event_free(w.err_ev);
     buf_free(&w.errline);
     if (w.sbx_ev != NULL)
