@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/sandbox.h"
 #include "util/str.h"
 
 static void limits_default(struct gw_limits *l)
@@ -39,6 +40,7 @@ void gwconfig_free(struct gw_config *c)
     free(c->path);
     free(c->audit.file);
     policy_unref(c->policy);
+    sandbox_free(c->sandbox);
     free(c);
 }
 
@@ -124,7 +126,8 @@ static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct g
 
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"version", "log", "limits", "audit", "policy", NULL};
+    static const char *const keys[] = {"version", "log", "limits", "audit", "policy", "sandbox",
+                                       NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
     if (c == NULL)
@@ -158,6 +161,9 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     sec = NULL;
     if (cfg_get_obj(errs, doc, root, "policy", &sec) >= 0)
         c->policy = policy_compile(doc, sec, errs);
+    const json_t *sb = json_object_get(root, "sandbox");
+    if (sb != NULL)
+        c->sandbox = sandbox_compile(doc, sb, errs);
     if (errs->n > nerr || c->policy == NULL)
         goto fail;
     return c;
@@ -242,4 +248,11 @@ void gwconfig_describe(const struct gw_config *c, void *file)
     fprintf(f, "limits: message %zu bytes, depth %zu, request timeout %llu ms, queue %zu bytes\n",
             c->limits.json.max_bytes, c->limits.json.max_depth,
             (unsigned long long)(c->limits.request_timeout_us / 1000), c->limits.queue_bytes);
+    if (c->sandbox != NULL) {
+        fprintf(f, "sandbox: the server runs in mcpwall's sandbox\n");
+        sandbox_explain(c->sandbox, f);
+    } else {
+        fprintf(f, "sandbox: none (the server runs with your account's full authority; add a "
+                   "sandbox: section)\n");
+    }
 }

@@ -1,6 +1,6 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
- * Top-level keys: version (1), log, limits, audit, policy. Unknown keys are
+ * Top-level keys: version (1), log, limits, audit, policy, sandbox. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -16,6 +16,8 @@
 #include "policy/policy.h"
 #include "proto/json.h"
 #include "util/log.h"
+
+struct sandbox_profile;
 
 struct gw_limits {
     struct json_limits json;       /* max_message_bytes, max_depth, ... */
@@ -41,6 +43,7 @@ struct gw_config {
     struct gw_audit_cfg audit;
     enum log_level log_level;
     struct policy *policy; /* one reference */
+    struct sandbox_profile *sandbox; /* owned; NULL: the server runs unsandboxed */
 };
 
 /* Loads and compiles a file; NULL after reporting every error to errs. */

@@ -27,6 +27,8 @@ struct wrap {
     struct child child;
     struct event *err_ev;
     struct buf errline;
+    struct event *sbx_ev;   /* sandbox violation events (sandboxed servers only) */
+    struct buf sbxline;
     uint64_t err_window_start;
     unsigned err_lines_in_window;
     unsigned err_suppressed;
@@ -209,6 +211,54 @@ static void stderr_cb(evutil_socket_t fd, short what, void *arg)
             buf_reset(&w->errline);
         } else if (buf_used(&w->errline) < STDERR_LINE_MAX) {
             buf_append_char(&w->errline, chunk[i]);
+        }
+    }
+}
+
+/* One audit record per violation the sandbox reports (the sandbox has
+ * already logged it). */
+static void sandbox_event(struct wrap *w, const char *line, size_t len)
+{
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *rule = json_string_value(json_object_get(ev, "rule"));
+    if (rule != NULL && w->audit != NULL) {
+        char rname[64];
+        snprintf(rname, sizeof(rname), "sandbox.%s", rule);
+        json_t *extra = json_pack("{s:s?}", "denied",
+                                  json_string_value(json_object_get(ev, "what")));
+        struct audit_rec r = {
+            .event = "sandbox",
+            .session = w->sess.id,
+            .identity = w->sess.identity,
+            .decision = "deny",
+            .rule = rname,
+            .reason = json_string_value(json_object_get(ev, "detail")),
+            .extra = extra,
+        };
+        audit_append(w->audit, &r);
+        json_decref(extra);
+    }
+    json_decref(ev);
+}
+
+static void sandbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct wrap *w = arg;
+    char chunk[4096];
+    ssize_t r = read(fd, chunk, sizeof(chunk));
+    if (r <= 0) {
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        event_del(w->sbx_ev);
+        return;
+    }
+    for (ssize_t i = 0; i < r; i++) {
+        if (chunk[i] == '\n') {
+            sandbox_event(w, buf_head(&w->sbxline), buf_used(&w->sbxline));
+            buf_reset(&w->sbxline);
+        } else if (buf_append_char(&w->sbxline, chunk[i]) < 0) {
+            buf_reset(&w->sbxline); /* an over-long line is dropped */
         }
     }
 }
@@ -421,12 +471,13 @@ int wrap_run(const struct wrap_opts *o)
         log_info("audit log: %s", w.audit->path);
     }
 
-    struct child_spec spec = {.argv = o->argv};
+    struct child_spec spec = {.argv = o->argv, .sandbox = w.cfg->sandbox};
     if (child_spawn(&spec, &w.child, err, sizeof(err)) < 0) {
         log_warnx("%s", err);
         goto out;
     }
-    log_info("started server pid %d: %s", (int)w.child.pid, o->argv[0]);
+    log_info("started server pid %d%s: %s", (int)w.child.pid,
+             w.cfg->sandbox != NULL ? " in the sandbox" : "", o->argv[0]);
 
     if (set_nonblock(o->host_in) < 0 || set_nonblock(o->host_out) < 0)
         log_warn("cannot make host stdio non-blocking");
@@ -449,12 +500,18 @@ int wrap_run(const struct wrap_opts *o)
     json_object_set_new(start, "server_command", cmd);
     json_object_set_new(start, "config", w.cfg->path ? json_string(w.cfg->path) : json_string("(default)"));
     json_object_set_new(start, "pid", json_integer(w.child.pid));
+    json_object_set_new(start, "sandbox", json_boolean(w.cfg->sandbox != NULL));
     gw_audit_event(&w.sess, "start", start);
     json_decref(start);
 
     buf_init(&w.errline, STDERR_LINE_MAX + 1);
     w.err_ev = event_new(w.base, w.child.err_fd, EV_READ | EV_PERSIST, stderr_cb, &w);
     event_add(w.err_ev, NULL);
+    buf_init(&w.sbxline, 4096);
+    if (w.child.ev_fd >= 0) {
+        w.sbx_ev = event_new(w.base, w.child.ev_fd, EV_READ | EV_PERSIST, sandbox_cb, &w);
+        event_add(w.sbx_ev, NULL);
+    }
     w.grace_ev = evtimer_new(w.base, grace_cb, &w);
     w.err_summary_ev = evtimer_new(w.base, err_summary_cb, &w);
     w.exit_wait_ev = evtimer_new(w.base, exit_wait_cb, &w);
@@ -486,6 +543,21 @@ int wrap_run(const struct wrap_opts *o)
             }
         }
     }
+    /* What the sandbox reported while the server was stopping. */
+    for (int i = 0; w.child.ev_fd >= 0 && i < 64; i++) {
+        char c[4096];
+        ssize_t r = read(w.child.ev_fd, c, sizeof(c));
+        if (r <= 0)
+            break;
+        for (ssize_t j = 0; j < r; j++) {
+            if (c[j] == '\n') {
+                sandbox_event(&w, buf_head(&w.sbxline), buf_used(&w.sbxline));
+                buf_reset(&w.sbxline);
+            } else if (buf_append_char(&w.sbxline, c[j]) < 0) {
+                buf_reset(&w.sbxline);
+            }
+        }
+    }
     status = wrap_exit_status(&w);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -514,6 +586,9 @@ int wrap_run(const struct wrap_opts *o)
     event_free(w.audit_ev);
     event_free(w.err_ev);
     buf_free(&w.errline);
+    if (w.sbx_ev != NULL)
+        event_free(w.sbx_ev);
+    buf_free(&w.sbxline);
     chan_free(&w.host, false);
     chan_free(&w.server, true);
     child_close_fds(&w.child);
