@@ -26,6 +26,7 @@ static struct gw_config *config_new(void)
     struct gw_config *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    c->refs = 1;
     limits_default(&c->limits);
     c->audit.enabled = true;
     c->audit.flush_interval_us = 10000;
@@ -35,9 +36,16 @@ static struct gw_config *config_new(void)
     return c;
 }
 
+struct gw_config *gwconfig_ref(struct gw_config *c)
+{
+    if (c != NULL)
+        c->refs++;
+    return c;
+}
+
 void gwconfig_free(struct gw_config *c)
 {
-    if (c == NULL)
+    if (c == NULL || --c->refs > 0)
         return;
     free(c->path);
     free(c->audit.file);

@@ -66,6 +66,7 @@ struct gw_server {
 enum gw_ns_mode { GW_NS_AUTO = 0, GW_NS_ALWAYS, GW_NS_NEVER };
 
 struct gw_config {
+    int refs;              /* gwconfig_ref/gwconfig_free */
     char *path;            /* NULL for the built-in default */
     struct gw_limits limits;
     struct gw_audit_cfg audit;
@@ -96,7 +97,9 @@ struct gw_config *gwconfig_load(const char *path, struct cfg_errors *errs);
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs);
 /* The built-in safe default (no file). */
 struct gw_config *gwconfig_default(void);
+/* Drops a reference (the creator holds one); frees at zero. NULL-safe. */
 void gwconfig_free(struct gw_config *c);
+struct gw_config *gwconfig_ref(struct gw_config *c);
 /* The default audit path: $XDG_STATE_HOME/mcpwall/audit.jsonl or
  * ~/.local/state/mcpwall/audit.jsonl (directories created 0700). */
 int gwconfig_default_audit_path(char *out, size_t outsz);

@@ -204,6 +204,31 @@ void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra
     audit_append(s->audit, &r);
 }
 
+void gw_audit_sandbox_event(struct gw_session *s, const char *line, size_t len)
+{
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *rule = json_string_value(json_object_get(ev, "rule"));
+    if (rule != NULL && s->audit != NULL) {
+        char rname[64];
+        snprintf(rname, sizeof(rname), "sandbox.%s", rule);
+        json_t *extra = json_pack("{s:s?}", "denied", json_string_value(json_object_get(ev, "what")));
+        struct audit_rec r = {
+            .event = "sandbox",
+            .session = s->id,
+            .identity = s->identity,
+            .server = s->server,
+            .decision = "deny",
+            .rule = rname,
+            .reason = json_string_value(json_object_get(ev, "detail")),
+            .extra = extra,
+        };
+        audit_append(s->audit, &r);
+        json_decref(extra);
+        metrics_denial(s->metrics, s->server != NULL ? s->server : "", rname);
+    }
+    json_decref(ev);
+}
+
 /* ---- deadlines: one FIFO per session, one timer for its head -------------- */
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
