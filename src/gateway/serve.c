@@ -79,6 +79,8 @@ struct freq {
     size_t waiting;                 /* FR_INIT, FR_FANOUT: answers outstanding */
     json_t *id;                     /* the client's id */
     char list_key[24];              /* FR_LIST: result member (tools, prompts ...) */
+    json_t *parts;                  /* FR_LIST: per upstream, its page (or null) */
+    json_t *more;                   /* FR_LIST: [[upstream, cursor], ...] still to list */
 };
 
 /* A server->client request as the client sees it. */
@@ -177,6 +179,8 @@ static void freq_free(struct freq *fr)
 {
     map_del(&fr->fs->reqs, fr->key, fr->keylen);
     json_decref(fr->id);
+    json_decref(fr->parts);
+    json_decref(fr->more);
     free(fr);
 }
 
@@ -221,22 +225,18 @@ static void send_unsolicited(struct fsess *fs, const char *msg, size_t len)
         log_warnx("session: standalone stream full; a notification was dropped");
 }
 
-/* ---- cursors for lists paged across upstreams ------------------------------------ */
+/* ---- cursors for lists merged across upstreams ------------------------------------ */
 
-/* Cursor = base64url("<upstream index>:<upstream cursor>"), or without ':' to
- * start that upstream at its first page. */
-static void cursor_encode(size_t up, const char *c, size_t clen, struct buf *out)
+/* A cursor is base64url of a JSON array of [upstream index, upstream cursor]
+ * pairs: the pages still to fetch, first one next. */
+static void cursor_encode(const json_t *pairs, struct buf *out)
 {
-    struct buf raw;
-    buf_init(&raw, clen + 32);
-    buf_printf(&raw, "%zu", up);
-    if (c != NULL) {
-        buf_append_char(&raw, ':');
-        buf_append(&raw, c, clen);
-    }
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *p = (const unsigned char *)buf_head(&raw);
-    size_t n = buf_used(&raw);
+    char *raw = json_dumps(pairs, JSON_COMPACT);
+    if (raw == NULL)
+        return;
+    const unsigned char *p = (const unsigned char *)raw;
+    size_t n = strlen(raw);
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n)
@@ -250,7 +250,7 @@ static void cursor_encode(size_t up, const char *c, size_t clen, struct buf *out
         if (i + 2 < n)
             buf_append_char(out, t[v & 63]);
     }
-    buf_free(&raw);
+    free(raw);
 }
 
 static int b64v(char c)
@@ -268,36 +268,43 @@ static int b64v(char c)
     return -1;
 }
 
-/* Decodes a cursor; *inner points into out (NULL when absent). -1 if invalid. */
-static int cursor_decode(const char *s, size_t n, struct buf *out, size_t *up, const char **inner,
-                         size_t *innerlen)
+/* Decodes a cursor into its pairs (new reference), checking every pair names
+ * one of nups upstreams; NULL when it is not one of ours. */
+static json_t *cursor_decode(const char *s, size_t n, size_t nups)
 {
+    struct buf raw;
+    buf_init(&raw, n);
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
         int v = b64v(s[i]);
-        if (v < 0)
-            return -1;
+        if (v < 0) {
+            buf_free(&raw);
+            return NULL;
+        }
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (buf_append_char(out, (char)((acc >> bits) & 0xff)) < 0)
-                return -1;
+            buf_append_char(&raw, (char)((acc >> bits) & 0xff));
         }
     }
-    buf_cstr(out);
-    char *p = buf_head(out);
-    char *colon = memchr(p, ':', buf_used(out));
-    if (colon != NULL)
-        *colon = '\0';
-    uint64_t u;
-    if (parse_u64(p, 1000, &u) < 0)
-        return -1;
-    *up = (size_t)u;
-    *inner = colon != NULL ? colon + 1 : NULL;
-    *innerlen = colon != NULL ? buf_used(out) - (size_t)(colon + 1 - p) : 0;
-    return 0;
+    struct json_err je;
+    json_t *pairs = json_parse_strict(buf_head(&raw), buf_used(&raw), NULL, &je);
+    buf_free(&raw);
+    bool ok = json_is_array(pairs) && json_array_size(pairs) > 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(pairs, i, p) {
+        json_t *u = json_array_get(p, 0), *c = json_array_get(p, 1);
+        ok = ok && json_array_size(p) == 2 && json_is_integer(u) && json_integer_value(u) >= 0 &&
+             (size_t)json_integer_value(u) < nups && (json_is_string(c) || json_is_null(c));
+    }
+    if (!ok) {
+        json_decref(pairs);
+        return NULL;
+    }
+    return pairs;
 }
 
 /* ---- outputs of the per-upstream pipelines ------------------------------------- */
@@ -820,57 +827,72 @@ static bool up_lists(const struct upconn *uc, const char *list_key)
     return json_is_object(json_object_get(json_object_get(uc->init_result, "capabilities"), cap));
 }
 
-/* Rewrites list results for the client: names prefixed, cursors ours. */
-static void list_answer(struct fsess *fs, struct freq *fr, const struct jtape *t, size_t result)
+/* One upstream's page of a list arrived (or failed): keep its items with the
+ * server's prefix, and once every upstream asked has answered, answer the
+ * client with all of them in upstream order and a cursor for what remains. */
+static void list_part(struct fsess *fs, struct freq *fr, struct upconn *uc, const struct jtape *t,
+                      const struct rpc_view *v)
 {
-    struct upconn *uc = &fs->ups[fr->up];
-    json_t *res = jt_json(t, result);
-    if (res == NULL) {
-        freq_error(fr, RPC_INTERNAL_ERROR, "out of memory", "internal");
-        return;
-    }
-    const char *sep = fs->cfg->separator;
-    const char *name = uc->def->name;
-    json_t *arr = json_object_get(res, fr->list_key);
-    size_t i;
-    json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_t *page = uc != NULL && v->kind == RPC_RESULT ? jt_json(t, v->result) : NULL;
+    if (uc != NULL && v->kind == RPC_ERROR)
+        log_info("server %s: %s failed; listing the other servers", uc->def->name, fr->list_key);
+    if (page != NULL) {
+        const char *sep = fs->cfg->separator;
         const char *field = strcmp(fr->list_key, "resources") == 0           ? "uri"
                             : strcmp(fr->list_key, "resourceTemplates") == 0 ? "uriTemplate"
                                                                               : "name";
-        json_t *f = json_object_get(item, field);
-        if (!json_is_string(f))
-            continue;
-        struct buf nb;
-        buf_init(&nb, json_string_length(f) + 64);
-        buf_append_str(&nb, name);
-        buf_append_str(&nb, strcmp(field, "name") == 0 ? sep : "+");
-        buf_append(&nb, json_string_value(f), json_string_length(f));
-        json_object_set_new(item, field, json_stringn(buf_head(&nb), buf_used(&nb)));
-        buf_free(&nb);
-    }
-    /* Next page: more of this upstream, else the next ready upstream. */
-    json_t *nc = json_object_get(res, "nextCursor");
-    struct buf cur;
-    buf_init(&cur, 4096);
-    if (json_is_string(nc)) {
-        cursor_encode(fr->up, json_string_value(nc), json_string_length(nc), &cur);
-    } else {
-        for (size_t j = fr->up + 1; j < fs->nups; j++) {
-            if (up_lists(&fs->ups[j], fr->list_key)) {
-                cursor_encode(j, NULL, 0, &cur);
-                break;
-            }
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(page, fr->list_key), i, item) {
+            json_t *f = json_object_get(item, field);
+            if (!json_is_string(f))
+                continue;
+            struct buf nb;
+            buf_init(&nb, json_string_length(f) + 64);
+            buf_append_str(&nb, uc->def->name);
+            buf_append_str(&nb, strcmp(field, "name") == 0 ? sep : "+");
+            buf_append(&nb, json_string_value(f), json_string_length(f));
+            json_object_set_new(item, field, json_stringn(buf_head(&nb), buf_used(&nb)));
+            buf_free(&nb);
         }
+        json_array_set_new(fr->parts, uc->idx, page);
     }
-    if (buf_used(&cur) > 0)
+    if (fr->waiting > 0)
+        fr->waiting--;
+    if (fr->waiting > 0)
+        return;
+
+    json_t *items = json_array();
+    json_t *next = json_array();
+    for (size_t u = 0; u < fs->nups; u++) {
+        json_t *p = json_array_get(fr->parts, u);
+        if (!json_is_object(p))
+            continue;
+        json_array_extend(items, json_object_get(p, fr->list_key));
+        json_t *nc = json_object_get(p, "nextCursor");
+        if (json_is_string(nc))
+            json_array_append_new(next, json_pack("[I,O]", (json_int_t)u, nc));
+    }
+    json_array_extend(next, fr->more);
+    json_t *res = json_object();
+    json_object_set_new(res, fr->list_key, items);
+    if (json_array_size(next) > 0) {
+        struct buf cur;
+        buf_init(&cur, 1 << 20);
+        cursor_encode(next, &cur);
         json_object_set_new(res, "nextCursor", json_stringn(buf_head(&cur), buf_used(&cur)));
-    else
-        json_object_del(res, "nextCursor");
-    buf_free(&cur);
+        buf_free(&cur);
+    }
+    json_decref(next);
     struct buf out;
     buf_init(&out, fs->cfg->limits.json.max_bytes + 65536);
-    rpc_emit_result(&out, fr->id, res);
+    if (rpc_emit_result(&out, fr->id, res) < 0) {
+        json_decref(res);
+        buf_free(&out);
+        freq_error(fr, MW_ERR_UPSTREAM, "the merged list exceeds the message size limit",
+                   "list_too_large");
+        return;
+    }
     json_decref(res);
     freq_respond(fr, buf_head(&out), buf_used(&out));
     buf_free(&out);
@@ -970,8 +992,8 @@ static void fed_from_upstream(struct upconn *uc, const char *msg, size_t len)
         struct freq *fr = freq_find(fs, key, kl);
         if (fr == NULL)
             return; /* cancelled or abandoned meanwhile */
-        if (fr->kind == FR_LIST && v.kind == RPC_RESULT) {
-            list_answer(fs, fr, t, v.result);
+        if (fr->kind == FR_LIST) {
+            list_part(fs, fr, uc, t, &v);
         } else if (fr->kind == FR_FANOUT) {
             if (fr->waiting > 0)
                 fr->waiting--;
@@ -1247,60 +1269,73 @@ static int fed_request(struct fsess *fs, const struct rpc_msg *m, const char *ra
     default: break;
     }
     if (list_key != NULL && fs->namespaced) {
-        size_t up = SIZE_MAX;
-        const char *inner = NULL;
-        size_t innerlen = 0;
-        struct buf cb;
-        buf_init(&cb, 8192);
+        /* Without a cursor: the first page of every server that lists these.
+         * With one of our cursors: the next page of the first pending server. */
+        json_t *pairs = NULL;
         size_t ct = jt_get(t, v.params, "cursor");
         if (ct != JT_NONE) {
             size_t cl;
             const char *cs = jt_str(t, ct, &cl, &t->scratch);
-            if (cs == NULL || cursor_decode(cs, cl, &cb, &up, &inner, &innerlen) < 0 ||
-                up >= fs->nups) {
-                buf_free(&cb);
+            pairs = cs != NULL ? cursor_decode(cs, cl, fs->nups) : NULL;
+            if (pairs == NULL)
                 return respond_error(st, m->id, RPC_INVALID_PARAMS,
                                      "invalid cursor: use the nextCursor of a previous page",
                                      "bad_cursor", NULL);
-            }
-        } else {
-            for (size_t i = 0; i < fs->nups && up == SIZE_MAX; i++)
-                if (up_lists(&fs->ups[i], list_key))
-                    up = i;
-        }
-        if (up == SIZE_MAX || !up_lists(&fs->ups[up], list_key)) {
-            buf_free(&cb);
-            if (up == SIZE_MAX) {
-                /* Nothing to list: an empty page. */
-                json_t *res = json_pack("{s:[]}", list_key);
-                struct buf out;
-                buf_init(&out, 4096);
-                rpc_emit_result(&out, m->id, res);
-                json_decref(res);
-                shttp_stream_respond(st, buf_head(&out), buf_used(&out));
-                buf_free(&out);
-                return 0;
-            }
-            return up_unavailable(&fs->ups[up], st, m->id);
         }
         struct freq *fr = freq_new(fs, st, key, kl, m->id, FR_LIST);
         if (fr == NULL) {
-            buf_free(&cb);
+            json_decref(pairs);
             return respond_error(st, m->id, RPC_INTERNAL_ERROR, "out of memory", "internal", NULL);
         }
         fr->method = mid;
-        fr->up = up;
         str_copy(fr->list_key, list_key, sizeof(fr->list_key));
-        json_t *params = json_object();
-        if (inner != NULL)
-            json_object_set_new(params, "cursor", json_stringn(inner, innerlen));
-        struct buf req;
-        buf_init(&req, 65536);
-        rpc_emit_request(&req, m->id, mm->name, params);
-        json_decref(params);
-        to_upstream(&fs->ups[up], buf_head(&req), buf_used(&req));
-        buf_free(&req);
-        buf_free(&cb);
+        fr->parts = json_array();
+        for (size_t i = 0; i < fs->nups; i++)
+            json_array_append_new(fr->parts, json_null());
+        fr->more = json_array();
+        json_t *ask = json_array(); /* [[upstream, cursor|null], ...] to send now */
+        if (pairs == NULL) {
+            for (size_t i = 0; i < fs->nups; i++)
+                if (up_lists(&fs->ups[i], list_key))
+                    json_array_append_new(ask, json_pack("[I,n]", (json_int_t)i));
+        } else {
+            json_array_append(ask, json_array_get(pairs, 0));
+            for (size_t i = 1; i < json_array_size(pairs); i++)
+                json_array_append(fr->more, json_array_get(pairs, i));
+            json_decref(pairs);
+        }
+        size_t i;
+        json_t *p;
+        json_array_foreach(ask, i, p) {
+            size_t up = (size_t)json_integer_value(json_array_get(p, 0));
+            if (!up_lists(&fs->ups[up], list_key))
+                continue; /* restarting or failed: skipped this time */
+            fr->waiting++;
+        }
+        if (fr->waiting == 0) {
+            /* Nothing can be listed now: an empty page (with what remains). */
+            json_decref(ask);
+            fr->waiting = 1;
+            struct rpc_view none = {.kind = RPC_ERROR};
+            list_part(fs, fr, NULL, t, &none);
+            return 0;
+        }
+        json_array_foreach(ask, i, p) {
+            size_t up = (size_t)json_integer_value(json_array_get(p, 0));
+            if (!up_lists(&fs->ups[up], list_key))
+                continue;
+            json_t *params = json_object();
+            json_t *c = json_array_get(p, 1);
+            if (json_is_string(c))
+                json_object_set(params, "cursor", c);
+            struct buf req;
+            buf_init(&req, 65536);
+            rpc_emit_request(&req, m->id, mm->name, params);
+            json_decref(params);
+            to_upstream(&fs->ups[up], buf_head(&req), buf_used(&req));
+            buf_free(&req);
+        }
+        json_decref(ask);
         return 0;
     }
     if (mid == MCP_M_LOGGING_SET_LEVEL && fs->nups > 1) {
@@ -1449,10 +1484,10 @@ static int fed_notification_or_response(struct fsess *fs, const struct rpc_msg *
         struct freq *fr = freq_find(fs, key, kl);
         if (fr == NULL)
             return 0;
-        if (fr->kind == FR_ROUTED || fr->kind == FR_LIST) {
-            struct upconn *uc = &fs->ups[fr->up];
-            if (uc->state == UP_READY)
-                to_upstream(uc, raw, len);
+        for (size_t i = 0; i < fs->nups; i++) {
+            bool involved = fr->kind == FR_LIST || (fr->kind == FR_ROUTED && fr->up == i);
+            if (involved && fs->ups[i].state == UP_READY)
+                to_upstream(&fs->ups[i], raw, len);
         }
         /* No response after a cancellation (spec). */
         shttp_stream_release(fr->st);
@@ -1589,17 +1624,19 @@ static void app_on_abandoned(void *app, void *sess_ud, struct shttp_stream *st)
         return;
     }
     /* The client left: cancel the work upstream. */
-    if ((found->kind == FR_ROUTED || found->kind == FR_LIST) &&
-        fs->ups[found->up].state == UP_READY) {
-        json_t *params = json_pack("{s:O,s:s}", "requestId", found->id, "reason",
-                                   "the client went away (mcpwall)");
-        struct buf b;
-        buf_init(&b, 4096);
-        if (params != NULL && rpc_emit_notification(&b, "notifications/cancelled", params) == 0)
-            to_upstream(&fs->ups[found->up], buf_head(&b), buf_used(&b));
-        buf_free(&b);
-        json_decref(params);
+    json_t *params = json_pack("{s:O,s:s}", "requestId", found->id, "reason",
+                               "the client went away (mcpwall)");
+    struct buf b;
+    buf_init(&b, 4096);
+    if (params != NULL && rpc_emit_notification(&b, "notifications/cancelled", params) == 0) {
+        for (size_t i = 0; i < fs->nups; i++) {
+            bool involved = found->kind == FR_LIST || (found->kind == FR_ROUTED && found->up == i);
+            if (involved && fs->ups[i].state == UP_READY)
+                to_upstream(&fs->ups[i], buf_head(&b), buf_used(&b));
+        }
     }
+    buf_free(&b);
+    json_decref(params);
     shttp_stream_release(st);
     freq_free(found);
     fs_after_upstream(fs);
