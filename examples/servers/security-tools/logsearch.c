@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "jit.h"
 #include "redact.h"
 #include "util/timeutil.h"
 #include "util/utf8.h"
@@ -191,6 +192,38 @@ int logset_resolve(const struct logset *ls, const char *arg, size_t arglen, char
     return -1;
 }
 
+/* Opens an absolute path one component at a time, refusing a symbolic link
+ * anywhere (for kernels, or valgrind, without openat2). */
+static int open_walk_nofollow(const char *path)
+{
+    int dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *p = path + 1;
+    while (dfd >= 0 && *p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+        char comp[NAME_MAX + 1];
+        if (n == 0 || n > NAME_MAX) {
+            close(dfd);
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        int flags = slash != NULL ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+                                  : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+        int nfd = openat(dfd, comp, flags);
+        close(dfd);
+        if (nfd < 0 || slash == NULL)
+            return nfd;
+        dfd = nfd;
+        p = slash + 1;
+    }
+    if (dfd >= 0)
+        close(dfd);
+    errno = EINVAL;
+    return -1;
+}
+
 int logset_open(const struct logset *ls, size_t idx)
 {
     if (idx >= ls->n)
@@ -201,7 +234,7 @@ int logset_open(const struct logset *ls, size_t idx)
     };
     int fd = (int)syscall(SYS_openat2, AT_FDCWD, ls->f[idx].path, &how, sizeof(how));
     if (fd < 0 && (errno == ENOSYS || errno == EPERM))
-        fd = open(ls->f[idx].path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+        fd = open_walk_nofollow(ls->f[idx].path);
     if (fd < 0)
         return -1;
     struct stat sb;
@@ -335,7 +368,7 @@ struct logsearch *logsearch_new(int fd, const char *pattern, size_t patlen, unsi
     pcre2_set_match_limit(s->mctx, o->match_limit);
     pcre2_set_depth_limit(s->mctx, o->depth_limit);
     pcre2_set_heap_limit(s->mctx, o->heap_limit_kib);
-    if (pcre2_jit_compile(s->code, PCRE2_JIT_COMPLETE) == 0) {
+    if (st_jit_ok() && pcre2_jit_compile(s->code, PCRE2_JIT_COMPLETE) == 0) {
         s->jstack = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
         if (s->jstack != NULL)
             pcre2_jit_stack_assign(s->mctx, NULL, s->jstack);

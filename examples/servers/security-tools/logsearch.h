@@ -6,8 +6,8 @@
  * at call time. '..' and '.' segments, repeated '/', relative paths, NUL
  * bytes, symbolic links (anywhere in the path) and names that merely share a
  * prefix with a configured file are refused with a clear message. The file is
- * opened with openat2(RESOLVE_NO_SYMLINKS) (O_NOFOLLOW where openat2 is
- * missing) and must be a regular file.
+ * opened with openat2(RESOLVE_NO_SYMLINKS) (where openat2 is missing: one
+ * component at a time with O_NOFOLLOW) and must be a regular file.
  *
  * Search: the pattern is compiled once (length, nesting and UTF checks), run
  * line by line with PCRE2 match, depth and heap limits (JIT with a bounded

@@ -2,6 +2,7 @@
  * rest of the match (a key name, "Bearer ", a URL scheme) is kept. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "redact.h"
+#include "jit.h"
 
 #include <pcre2.h>
 #include <string.h>
@@ -47,7 +48,8 @@ int redact_init(void)
                       (size_t)eo);
             return -1;
         }
-        pcre2_jit_compile(codes[i], PCRE2_JIT_COMPLETE);
+        if (st_jit_ok())
+            pcre2_jit_compile(codes[i], PCRE2_JIT_COMPLETE);
     }
     md = pcre2_match_data_create(4, NULL);
     return md != NULL ? 0 : -1;

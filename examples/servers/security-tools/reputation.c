@@ -412,8 +412,8 @@ size_t rep_db_lookup(const struct rep_db *db, const struct ip_addr *a, struct re
         uint8_t net[16] = {0};
         for (unsigned i = 0; i < bits / 8; i++) {
             unsigned b0 = i * 8;
-            uint8_t m = b0 + 8 <= l ? 0xff : b0 >= l ? 0 : (uint8_t)(0xffu << (8 - (l - b0)));
-            net[i] = a->b[i] & m;
+            unsigned m = b0 + 8 <= l ? 0xffu : b0 >= l ? 0u : (0xffu << (8 - (l - b0))) & 0xffu;
+            net[i] = (uint8_t)(a->b[i] & m);
         }
         bool seen_here[REP_MAX_LISTS] = {false};
         for (size_t i = lower_bound(db, (uint8_t)a->family, (uint8_t)l, net);
