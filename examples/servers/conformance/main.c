@@ -140,12 +140,18 @@ static void stepper_tick(evutil_socket_t fd, short what, void *arg)
     struct kit_call *c = st->call;
     static const char *const logs[] = {"Tool execution started", "Tool processing data",
                                        "Tool execution completed"};
-    if (st->progress)
-        kit_call_progress(c, st->step * 50.0, 100.0, NULL);
-    else
-        kit_call_log(c, KIT_LOG_INFO, "conformance", "%s", logs[st->step]);
-    st->step++;
     if (st->step < 3) {
+        if (st->progress)
+            kit_call_progress(c, st->step * 50.0, 100.0, NULL);
+        else
+            kit_call_log(c, KIT_LOG_INFO, "conformance", "%s", logs[st->step]);
+    }
+    st->step++;
+    /* One more tick after the last notification before the response: the
+     * TypeScript SDK client handles notifications a microtask later than
+     * responses, so a notification and the response read in one chunk would
+     * lose the notification to the response. */
+    if (st->step < 4) {
         struct timeval tv = {0, 50000};
         evtimer_add(st->timer, &tv);
         return;
