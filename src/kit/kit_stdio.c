@@ -30,8 +30,8 @@ struct kit_stdio {
     struct event *rev, *wev, *drain_timer, *sigint, *sigterm, *tick;
     struct evbuffer *out;
     bool reading;
-    bool in_file;  /* in_fd is a regular file: read without readiness events */
-    bool out_file; /* out_fd is a regular file: write synchronously */
+    bool in_file;  /* in_fd cannot be polled (file, /dev/null): read without events */
+    bool out_file; /* out_fd cannot be polled: write synchronously */
     bool eof;
     bool out_broken;
 };
@@ -143,12 +143,16 @@ static void stdio_read_some(struct kit_stdio *st)
                 .tv_usec = (suseconds_t)(st->srv->lim.drain_timeout_us % 1000000u),
             };
             evtimer_add(st->drain_timer, &tv);
+            /* The client can no longer answer our requests. */
+            if (st->sess != NULL)
+                kit_outbound_fail_all(st->sess, NULL, KIT_ERR_CLOSED,
+                                      "the client closed its input");
             struct timeval tick = {0, 20000};
             event_add(st->tick, &tick);
             return;
         }
     }
-    /* A regular file never signals readiness: come back on the next turn. */
+    /* A file never signals readiness: come back on the next turn. */
     if (st->in_file && st->reading)
         event_active(st->rev, EV_READ, 0);
 }
@@ -193,10 +197,19 @@ static void stdio_on_signal(evutil_socket_t sig, short what, void *arg)
     kit_server_stop(st->srv);
 }
 
-static bool is_regular(int fd)
+/* True for descriptors epoll cannot watch (regular files, /dev/null and
+ * other non-tty devices): those are read and written without readiness
+ * events (they never block). Pipes, sockets and terminals use events. */
+static bool no_readiness(int fd)
 {
     struct stat sb;
-    return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (fstat(fd, &sb) < 0)
+        return false;
+    if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))
+        return false;
+    if (S_ISCHR(sb.st_mode) && isatty(fd))
+        return false;
+    return true;
 }
 
 static int set_nonblock(int fd)
@@ -227,8 +240,8 @@ int kit_serve_stdio(struct kit_server *s, int in_fd, int out_fd)
     st.srv = s;
     st.in_fd = in_fd;
     st.out_fd = out_fd;
-    st.in_file = is_regular(in_fd);
-    st.out_file = is_regular(out_fd);
+    st.in_file = no_readiness(in_fd);
+    st.out_file = no_readiness(out_fd);
     frame_init(&st.fr, s->lim.max_message);
     st.out = evbuffer_new();
     st.rev = event_new(s->base, st.in_file ? -1 : in_fd, EV_READ | EV_PERSIST, stdio_on_read, &st);

@@ -90,9 +90,11 @@ static long intern_cat(struct rep_db *db, const char *s, size_t n)
         db->cats = p;
         db->capcats = nc;
     }
-    char *c = strndup(s, n);
+    char *c = malloc(n + 1);
     if (c == NULL)
         return -1;
+    memcpy(c, s, n);
+    c[n] = '\0';
     db->cats[db->ncats] = c;
     return (long)db->ncats++;
 }
@@ -345,6 +347,7 @@ long rep_db_load_file(struct rep_db *db, const char *list_name, const char *path
         got += (size_t)r;
     }
     close(fd);
+    buf[got] = '\0';
     long rc = rep_db_load_mem(db, list_name, path, buf, got, default_category, errs);
     free(buf);
     return rc;
