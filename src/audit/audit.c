@@ -200,7 +200,7 @@ static void write_head(struct audit_log *a)
 
 static int open_locked(const char *path, int *fd_out, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open audit log %s: %s", path, strerror(errno));
         return -1;

@@ -643,6 +643,8 @@ static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
     json_decref(params);
     audit_completion(s, p, "timeout", MW_ERR_TIMEOUT, NULL);
     gw_pending_done(p);
+    if (s->io->after_event != NULL)
+        s->io->after_event(s->io_ud);
 }
 
 void gw_upstream_gone(struct gw_session *s, const char *why)

@@ -8,7 +8,7 @@
  *   authn      who is calling (stdio: the local user)
  *   route      the method exists, travels this way, exists in the negotiated
  *              revision; what it targets (tool, prompt, resource URI)
- *   authz      the policy decides on the target; denied calls get -32001
+ *   authz      the policy decides on the target; denied calls get -32010
  *   track      requests are recorded: unique id, in-flight cap, timeout
  *   guard      responses: lists filtered by the same policy decision
  *   -> forward (original bytes when nothing changed) and audit

@@ -29,6 +29,9 @@ struct gw_session;
 struct gw_io {
     int (*to_client)(void *ud, const char *msg, size_t len);
     int (*to_server)(void *ud, const char *msg, size_t len);
+    /* Called after work the pipeline did on its own (a timeout fired), so the
+     * host flushes what was queued. */
+    void (*after_event)(void *ud);
 };
 
 /* A request in flight, keyed by its id in the direction it travels. */

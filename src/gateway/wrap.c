@@ -29,6 +29,9 @@ struct wrap {
     uint64_t err_window_start;
     unsigned err_lines_in_window;
     unsigned err_suppressed;
+    struct event *err_summary_ev;  /* prints the suppression count at window end */
+    struct event *exit_wait_ev;    /* stdout closed: give the process time to exit */
+    bool exit_wait_over;
     struct event *sig_ev[8];
     struct event *sigchld_ev;
     struct event *grace_ev;
@@ -64,7 +67,12 @@ static int io_to_server(void *ud, const char *msg, size_t len)
     return chan_queue(&w->server, msg, len);
 }
 
-static const struct gw_io wrap_io = {io_to_client, io_to_server};
+static void io_after_event(void *ud)
+{
+    wrap_update(ud);
+}
+
+static const struct gw_io wrap_io = {io_to_client, io_to_server, io_after_event};
 
 /* ---- channel callbacks --------------------------------------------------------- */
 
@@ -150,18 +158,32 @@ static const struct chan_ops server_ops = {server_line, server_oversize, server_
 static void log_server_line(struct wrap *w, const char *p, size_t n)
 {
     uint64_t now = mono_us();
-    if (now - w->err_window_start >= 1000000u) {
-        if (w->err_suppressed > 0)
-            log_warnx("server: (%u stderr lines suppressed)", w->err_suppressed);
+    if (now - w->err_window_start >= 1000000u && w->err_suppressed == 0) {
+        /* New window; while lines are being suppressed, the summary timer
+         * ends the window instead. */
         w->err_window_start = now;
         w->err_lines_in_window = 0;
-        w->err_suppressed = 0;
     }
     if (++w->err_lines_in_window > STDERR_LINES_PER_SEC) {
-        w->err_suppressed++;
+        if (w->err_suppressed++ == 0) {
+            struct timeval tv = {1, 0};
+            evtimer_add(w->err_summary_ev, &tv);
+        }
         return;
     }
     log_info("server: %.*s", (int)(n > STDERR_LINE_MAX ? STDERR_LINE_MAX : n), p);
+}
+
+static void err_summary_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct wrap *w = arg;
+    if (w->err_suppressed > 0)
+        log_warnx("server: (%u stderr lines suppressed)", w->err_suppressed);
+    w->err_suppressed = 0;
+    w->err_lines_in_window = 0;
+    w->err_window_start = mono_us();
 }
 
 static void stderr_cb(evutil_socket_t fd, short what, void *arg)
@@ -248,6 +270,16 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void exit_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct wrap *w = arg;
+    reap(w);
+    w->exit_wait_over = true;
+    wrap_update(w);
+}
+
 /* Re-evaluates backpressure, flushes, and decides whether the session is over. */
 static void wrap_update(struct wrap *w)
 {
@@ -276,8 +308,19 @@ static void wrap_update(struct wrap *w)
         }
     }
 
-    /* Server gone (stdout closed or process exited): fail what is pending. */
-    if ((w->server_out_eof || w->child_exited) && !w->sess.upstream_gone) {
+    /* Its stdout closed: the process is usually exiting; wait a moment for
+     * its status so the error can say how it ended. */
+    if (w->server_out_eof && !w->child_exited && !w->exit_wait_over &&
+        !evtimer_pending(w->exit_wait_ev, NULL)) {
+        reap(w);
+        if (!w->child_exited) {
+            struct timeval tv = {0, 250000};
+            evtimer_add(w->exit_wait_ev, &tv);
+        }
+    }
+
+    /* Server gone (process exited, or stdout closed for good): fail what is pending. */
+    if ((w->child_exited || (w->server_out_eof && w->exit_wait_over)) && !w->sess.upstream_gone) {
         if (!w->child_exited) {
             /* Output closed but the process lives on: it can no longer answer. */
             child_signal(&w->child, SIGTERM);
@@ -397,6 +440,8 @@ int wrap_run(const struct wrap_opts *o)
     w.err_ev = event_new(w.base, w.child.err_fd, EV_READ | EV_PERSIST, stderr_cb, &w);
     event_add(w.err_ev, NULL);
     w.grace_ev = evtimer_new(w.base, grace_cb, &w);
+    w.err_summary_ev = evtimer_new(w.base, err_summary_cb, &w);
+    w.exit_wait_ev = evtimer_new(w.base, exit_wait_cb, &w);
     static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
     for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++) {
         w.sig_ev[i] = evsignal_new(w.base, fwd_sigs[i], signal_cb, &w);
@@ -442,6 +487,8 @@ int wrap_run(const struct wrap_opts *o)
             event_free(w.sig_ev[i]);
     event_free(w.sigchld_ev);
     event_free(w.grace_ev);
+    event_free(w.err_summary_ev);
+    event_free(w.exit_wait_ev);
     event_free(w.err_ev);
     buf_free(&w.errline);
     chan_free(&w.host, false);

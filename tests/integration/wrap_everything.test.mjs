@@ -91,7 +91,7 @@ test("a denied call gets a JSON-RPC error naming the rule", async () => {
     gw.client.callTool({ name: "get-env", arguments: {} }),
     (e) => {
       assert.ok(e instanceof McpError);
-      assert.equal(e.code, -32001);
+      assert.equal(e.code, -32010);
       assert.match(e.message, /get-env/);
       assert.match(e.message, /no-env-disclosure/);
       assert.match(e.message, /environment variables may hold secrets/);
@@ -101,10 +101,10 @@ test("a denied call gets a JSON-RPC error naming the rule", async () => {
     },
   );
   await assert.rejects(gw.client.getPrompt({ name: "resource-prompt", arguments: { resourceType: "Text", resourceId: "1" } }),
-    (e) => e.code === -32001 && e.data.reason === "policy_denied" && /hide-instructions/.test(e.message));
+    (e) => e.code === -32010 && e.data.reason === "policy_denied" && /hide-instructions/.test(e.message));
   const res = (await direct.client.listResources()).resources.find((r) => r.uri.endsWith("instructions.md"));
   await assert.rejects(gw.client.readResource({ uri: res.uri }),
-    (e) => e.code === -32001 && e.data.rule === "hide-instructions");
+    (e) => e.code === -32010 && e.data.rule === "hide-instructions");
   // The direct connection still serves it: the gateway, not the server, refused.
   const ok = await direct.client.readResource({ uri: res.uri });
   assert.ok(ok.contents.length > 0);

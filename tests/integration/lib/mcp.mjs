@@ -89,3 +89,17 @@ export async function waitFor(pred, ms = 10000, what = "condition") {
 export function normalize(v) {
   return JSON.parse(JSON.stringify(v), (k, x) => (k === "_meta" ? undefined : x));
 }
+
+/** The misbehaving C test server built with this build. */
+export const MISBEHAVE = path.join(BUILDDIR, "tests/servers/misbehave");
+
+/** Fails when a sanitizer reported anything in mcpwall's stderr. */
+export function assertNoSanitizerReport(stderr, assert) {
+  assert.doesNotMatch(stderr, /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/, stderr.slice(0, 4000));
+}
+
+/** Resident set size of a process in KiB (Linux). */
+export function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+  return m ? Number(m[1]) : 0;
+}
