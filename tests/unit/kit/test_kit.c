@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -807,6 +808,78 @@ static void test_registration_errors(void **state)
     fx_free(f);
 }
 
+/* ---- stdio transport ----------------------------------------------------------- */
+
+static void later_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct kit_call *c = arg;
+    kit_call_tool_text(c, "finished after EOF");
+}
+
+static void h_later(struct kit_call *c, const json_t *args, void *ud)
+{
+    (void)args;
+    (void)ud;
+    struct timeval tv = {0, 30000};
+    event_base_once(kit_call_base(c), -1, EV_TIMEOUT, later_fire, c, &tv);
+}
+
+static void test_stdio(void **state)
+{
+    (void)state;
+    int in[2], out[2];
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
+                       "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}\n");
+    buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+                       "\"name\":\"later\"}}\r\n\n");
+    buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\",\"params\":{\"pad\":\"");
+    for (int i = 0; i < 3000; i++)
+        buf_append_char(&b, 'x');
+    buf_append_str(&b, "\"}}\n{oops\n");
+    assert_int_equal(write(in[1], buf_head(&b), buf_used(&b)), (ssize_t)buf_used(&b));
+    close(in[1]); /* the client is done writing: EOF */
+    const struct kit_limits lim = {.max_message = 1024};
+    struct fx *f = fx_new(&lim);
+    add_tool(f->srv, "later", NULL, NULL, h_later);
+    assert_int_equal(kit_serve_stdio(f->srv, in[0], out[1]), 0);
+    close(out[1]);
+    char got[65536];
+    ssize_t n = read(out[0], got, sizeof(got) - 1);
+    assert_true(n > 0);
+    got[n] = '\0';
+    /* four answers, one per line: initialize, the oversize ping (its id
+     * salvaged), the parse error, and the call that finished after EOF */
+    json_t *lines = json_array();
+    for (char *line = got, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        json_error_t je;
+        json_t *m = json_loadb(line, (size_t)(nl - line), 0, &je);
+        assert_non_null(m);
+        json_array_append_new(lines, m);
+    }
+    assert_int_equal(json_array_size(lines), 4);
+    assert_non_null(result_of(json_array_get(lines, 0)));
+    assert_error(json_array_get(lines, 1), 9, RPC_INVALID_REQUEST);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(json_array_get(lines, 1), "error"), "data"),
+                            "reason")),
+                        "message_too_large");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(lines, 2), "error"), "code")),
+                     RPC_PARSE_ERROR);
+    assert_true(json_contains(json_array_get(lines, 3), "finished after EOF"));
+    json_decref(lines);
+    buf_free(&b);
+    close(in[0]);
+    close(out[0]);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -822,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_resources_and_prompts),
         cmocka_unit_test(test_uritpl),
         cmocka_unit_test(test_registration_errors),
+        cmocka_unit_test(test_stdio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
