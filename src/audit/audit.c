@@ -159,10 +159,31 @@ static int load_tail(struct audit_log *a, char *err, size_t errlen)
         return -1;
     }
     if (tail[want - 1] != '\n') {
-        /* A torn last line (power loss): end it so the next record starts clean. */
-        log_warnx("audit log %s ends with an incomplete record; it will show as bad in verify",
-                  a->path);
-        write_all(a->fd, "\n", 1);
+        /* A record cut by a crash (SIGKILL between pages of a write, or power
+         * loss). It was never committed: the head file is written only after a
+         * batch is complete. Remove the fragment so appends start on a clean
+         * line; audit_open() records that it did. */
+        size_t keep = want;
+        while (keep > 0 && tail[keep - 1] != '\n')
+            keep--;
+        if (keep == 0 && (size_t)st.st_size > want) {
+            free(tail);
+            snprintf(err, errlen, "audit log %s ends with an incomplete line longer than 64 KiB",
+                     a->path);
+            return -1;
+        }
+        off_t newsize = st.st_size - (off_t)(want - keep);
+        if (ftruncate(a->fd, newsize) < 0) {
+            free(tail);
+            snprintf(err, errlen, "cannot repair the audit log's incomplete last line: %s",
+                     strerror(errno));
+            return -1;
+        }
+        a->recovered_bytes = want - keep;
+        log_warnx("audit log %s ended with an incomplete record (%zu bytes) left by an "
+                  "interrupted write; removed it",
+                  a->path, a->recovered_bytes);
+        want = keep;
     }
     /* Walk back over lines for the last one that looks like a record. */
     size_t end = want;
@@ -251,6 +272,13 @@ struct audit_log *audit_open(const struct audit_opts *o, char *err, size_t errle
         log_warn("cannot open audit head file %s (truncation will not be detectable)", head);
     if (load_tail(a, err, errlen) < 0)
         goto fail;
+    if (a->recovered_bytes > 0) {
+        json_t *x = json_pack("{s:I}", "discarded_bytes", (json_int_t)a->recovered_bytes);
+        struct audit_rec r = {.event = "recovered", .extra = x};
+        audit_append(a, &r);
+        audit_flush(a);
+        json_decref(x);
+    }
     return a;
 fail:
     audit_close(a);
@@ -421,9 +449,11 @@ int audit_verify_file(const char *path, struct audit_verify *v)
         lineno++;
         size_t len = (size_t)n;
         if (line[len - 1] != '\n') {
-            rc = verify_fail(v, lineno, last_seq + 1,
-                             "line %llu is an incomplete record (torn write or truncation)",
-                             (unsigned long long)lineno);
+            /* Only the final line can lack its newline. Whether it is an
+             * uncommitted fragment of a crash or a cut record is decided with
+             * the head file below. */
+            v->torn_tail = true;
+            v->torn_line = lineno;
             break;
         }
         len--;
@@ -484,6 +514,11 @@ int audit_verify_file(const char *path, struct audit_verify *v)
     char head[4200];
     snprintf(head, sizeof(head), "%s.head", path);
     FILE *hf = fopen(head, "rb");
+    if (hf == NULL && v->torn_tail)
+        return verify_fail(v, v->torn_line, last_seq + 1,
+                           "line %llu is an incomplete record and there is no head file to tell "
+                           "an interrupted write from a truncation",
+                           (unsigned long long)v->torn_line);
     if (hf != NULL) {
         char hb[HEAD_SIZE + 1];
         size_t hn = fread(hb, 1, HEAD_SIZE, hf);
@@ -501,7 +536,7 @@ int audit_verify_file(const char *path, struct audit_verify *v)
         v->head_checked = true;
         if ((uint64_t)hseq > last_seq) {
             json_decref(h);
-            return verify_fail(v, lineno + 1, last_seq + 1,
+            return verify_fail(v, v->torn_tail ? v->torn_line : lineno + 1, last_seq + 1,
                                "the log was truncated: it ends at record %llu but %lld records "
                                "were written (head file)",
                                (unsigned long long)last_seq, hseq);
@@ -516,7 +551,12 @@ int audit_verify_file(const char *path, struct audit_verify *v)
         json_decref(h);
     }
     v->ok = true;
-    snprintf(v->msg, sizeof(v->msg), "%llu records, chain intact%s", (unsigned long long)v->records,
-             v->head_checked ? ", head file matches" : " (no head file: truncation at the end cannot be detected)");
+    snprintf(v->msg, sizeof(v->msg), "%llu records, chain intact%s%s",
+             (unsigned long long)v->records,
+             v->head_checked ? ", head file matches"
+                             : " (no head file: truncation at the end cannot be detected)",
+             v->torn_tail ? "; the last line is an uncommitted record cut by an interrupted "
+                            "write (crash), which the next start removes"
+                          : "");
     return 0;
 }

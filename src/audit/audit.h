@@ -8,9 +8,14 @@
  * so cutting records off the end is detected too.
  *
  * Records are built into a buffer and written with one write() per batch on an
- * O_APPEND descriptor: a crash of the process can lose the unflushed batch but
- * never leaves half a line. With `fsync`, each batch is also fdatasync'd
- * (survives power loss). The log is locked (flock) by its writer.
+ * O_APPEND descriptor, and the head file is updated after the batch is
+ * written: a batch is committed when the head counts it. A crash (SIGKILL can
+ * cut a write between pages; power loss) can leave the batch being written
+ * incomplete: that fragment was never committed, verify says so instead of
+ * calling it tampering, and the next start removes it and writes a
+ * "recovered" record. Committed records are never torn. With `fsync`, each
+ * batch is also fdatasync'd before the head moves (survives power loss). The
+ * log is locked (flock) by its writer.
  *
  * Record fields (absent when not applicable):
  *   v, seq, ts, event ("start"|"decision"|"stop"), session, identity, dir
@@ -42,6 +47,7 @@ struct audit_log {
     struct buf pending;         /* records not yet written */
     uint64_t records_written;
     bool failed;                /* a write failed: reported once */
+    size_t recovered_bytes;     /* fragment of a crashed write removed at open */
 };
 
 struct audit_opts {
@@ -103,6 +109,8 @@ struct audit_verify {
     uint64_t bad_seq;       /* its sequence number when readable */
     char msg[300];
     bool head_checked;
+    bool torn_tail;         /* the final line is incomplete */
+    uint64_t torn_line;
 };
 
 /* Verifies a log file (and its head file when present). Returns 0 when the

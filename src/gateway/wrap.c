@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -470,6 +471,11 @@ int wrap_run(const struct wrap_opts *o)
         }
     }
     status = wrap_exit_status(&w);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        log_info("resource usage: user %ld.%06lds sys %ld.%06lds peak RSS %ld KiB",
+                 (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
+                 (long)ru.ru_stime.tv_usec, ru.ru_maxrss);
     char st[80];
     child_describe_status(w.child_status, st, sizeof(st));
     log_info("server %s", st);
