@@ -214,7 +214,7 @@ static int finish(struct kit_call *c, json_t *result, int code, const char *reas
             log_warnx("kit: tool %s returned no structuredContent but declares an outputSchema",
                       c->name);
             rc = -1;
-        } else if (kit_schema_validate(c->tool->out, sc, err, sizeof(err)) < 0) {
+        } else if (kit_schema_validate_result(c->tool->out, sc, err, sizeof(err)) < 0) {
             log_warnx("kit: tool %s returned structuredContent that fails its outputSchema: %s",
                       c->name, err);
             rc = -1;

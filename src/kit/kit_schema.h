@@ -4,12 +4,9 @@
  * registration and validates through these three functions only, so the
  * validator behind them can be swapped without touching the kit.
  *
- * TEMPORARY: until the project's validator (src/guard/schema.h, feat/validate)
- * is on main, kit_schema.c carries a minimal checker of the common keywords
- * (type, enum, const, required, properties, additionalProperties, items,
- * minimum/maximum, exclusiveMinimum/exclusiveMaximum, minLength/maxLength,
- * minItems/maxItems). Unknown keywords are ignored (accepted). It is replaced
- * by guard/schema as soon as that lands.
+ * The validator behind them is the project's (src/guard/schema.h): JSON
+ * Schema 2020-12 by default, earlier dialects by "$schema", local $refs,
+ * bounded work; messages such as "argument 'x': must be an integer (type)".
  */
 #ifndef MCPWALL_KIT_SCHEMA_H
 #define MCPWALL_KIT_SCHEMA_H
@@ -26,6 +23,9 @@ struct kit_schema *kit_schema_compile(const json_t *schema, char *err, size_t er
  * rule that failed (never the offending value). */
 int kit_schema_validate(const struct kit_schema *s, const json_t *instance, char *err,
                         size_t errsz);
+/* Same for a tool's structuredContent: the message says "result field 'x'". */
+int kit_schema_validate_result(const struct kit_schema *s, const json_t *instance, char *err,
+                               size_t errsz);
 void kit_schema_free(struct kit_schema *s);
 
 #endif
