@@ -41,7 +41,7 @@ static int count_send(void *t, void *s, const char *d, size_t n, bool f)
     sent++;
     return 0;
 }
-static const struct kit_transport tp = {count_send, NULL};
+static const struct kit_transport tp = {.send = count_send};
 
 static void echo(struct kit_call *c, const json_t *args, void *ud)
 {

@@ -207,6 +207,14 @@ void kit_call_on_cancel(struct kit_call *c, void (*fn)(struct kit_call *c, void 
  * "rate_limited"); call before finishing. `reason` must be a static string. */
 void kit_call_set_reason(struct kit_call *c, const char *reason);
 
+/* Streamable HTTP only: closes the connection that carries the call's SSE
+ * response stream without ending it, so the client reconnects and resumes
+ * with Last-Event-ID (2025-11-25 "polling"); the call goes on and its later
+ * messages reach the client after it resumes. The stream must already be SSE
+ * (something was sent on it, e.g. a log or progress notification). -1 on
+ * stdio, or when the stream cannot be disconnected. */
+int kit_call_disconnect(struct kit_call *c);
+
 /* Sends notifications/progress when the request carried _meta.progressToken
  * (otherwise does nothing and returns 0). `total` < 0 omits it; `message`
  * may be NULL. Progress must increase: a value not above the last one is
@@ -317,5 +325,23 @@ void kit_server_log(struct kit_server *s, enum kit_log_level level, const char *
  * end, kit_server_stop() is called, or SIGINT/SIGTERM arrives. SIGPIPE is
  * ignored. Returns 0, or -1 when the fds cannot be used. */
 int kit_serve_stdio(struct kit_server *s, int in_fd, int out_fd);
+
+/* Serves MCP over Streamable HTTP at http://HOST:PORT/PATH through the
+ * project's transport (sessions, SSE, resumption, DELETE, Host/Origin checks
+ * against DNS rebinding) until kit_server_stop() or SIGINT/SIGTERM. Returns 0,
+ * or -1 when the listener cannot be set up (logged). */
+struct kit_http_opts {
+    const char *host;                   /* default "127.0.0.1" */
+    uint16_t port;                      /* 0: an ephemeral port (see on_listening) */
+    const char *path;                   /* default "/mcp" */
+    const char *const *allowed_hosts;   /* Host values; NULL: loopback names when bound to
+                                           loopback (the transport refuses others) */
+    const char *const *allowed_origins; /* extra Origin values; NULL: none */
+    void (*on_listening)(uint16_t port, void *ud); /* called once bound */
+    void *on_listening_ud;
+};
+int kit_serve_http(struct kit_server *s, const struct kit_http_opts *o);
+/* Parses "HOST:PORT" ("127.0.0.1:8080", "[::1]:8080", "localhost:0"). */
+int kit_parse_listen(const char *spec, char *host, size_t hostsz, uint16_t *port);
 
 #endif

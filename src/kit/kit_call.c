@@ -318,6 +318,15 @@ void kit_call_set_reason(struct kit_call *c, const char *reason)
     c->reason = reason;
 }
 
+int kit_call_disconnect(struct kit_call *c)
+{
+    struct kit_session *ss = c->sess;
+    if (c->finished || c->cancelled || ss->closed || c->stream == NULL ||
+        ss->tp->disconnect == NULL)
+        return -1;
+    return ss->tp->disconnect(ss->tctx, c->stream);
+}
+
 /* ---- notifications tied to the call -------------------------------------- */
 
 static int emit_notification(struct kit_call *c, const char *method, json_t *params)

@@ -31,6 +31,12 @@ struct kit_transport {
     int (*send)(void *tctx, void *stream, const char *data, size_t len, bool final);
     /* Releases a reply channel whose request will not be answered. May be NULL. */
     void (*drop)(void *tctx, void *stream);
+    /* Closes the connection carrying a request's SSE stream without ending
+     * the stream (the client resumes later). May be NULL (not supported). */
+    int (*disconnect)(void *tctx, void *stream);
+    /* Reply channels stay valid after the session ends and must be released
+     * with drop (Streamable HTTP); otherwise they die with the session. */
+    bool streams_outlive_session;
 };
 
 struct kit_tool_ent {
@@ -172,6 +178,10 @@ void kit_session_input_raw(struct kit_session *ss, const char *data, size_t len,
  * requests with KIT_ERR_CLOSED and frees the session once no handler still
  * holds a call. The transport's callbacks are not used after this returns. */
 void kit_session_close(struct kit_session *ss);
+/* The client left the request on `stream` (its connection broke and it did
+ * not come back): the call is cancelled as if notifications/cancelled had
+ * arrived. */
+void kit_session_abandon_stream(struct kit_session *ss, void *stream);
 /* Number of calls whose handlers have not finished yet. */
 size_t kit_session_live_calls(const struct kit_session *ss);
 /* Sends an unsolicited message (no stream). */

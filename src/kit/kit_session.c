@@ -60,6 +60,16 @@ void kit_session_close(struct kit_session *ss)
 {
     if (ss->closed)
         return;
+    /* Reply channels that outlive the session are given back now; calls still
+     * running answer into nothing. */
+    if (ss->tp->streams_outlive_session && ss->tp->drop != NULL) {
+        for (struct kit_call *c = ss->calls; c != NULL; c = c->next) {
+            if (c->stream != NULL) {
+                ss->tp->drop(ss->tctx, c->stream);
+                c->stream = NULL;
+            }
+        }
+    }
     ss->closed = true;
     ss->state = KIT_S_CLOSED;
     ss->holds++;
@@ -72,6 +82,21 @@ void kit_session_close(struct kit_session *ss)
         kit_call_cancel(c);
     }
     kit_outbound_fail_all(ss, NULL, KIT_ERR_CLOSED, "the session ended");
+    ss->holds--;
+    kit_session_maybe_free(ss);
+}
+
+void kit_session_abandon_stream(struct kit_session *ss, void *stream)
+{
+    if (ss->closed || stream == NULL)
+        return;
+    ss->holds++;
+    for (struct kit_call *c = ss->calls; c != NULL; c = c->next) {
+        if (c->stream == stream && !c->cancelled) {
+            kit_call_cancel(c);
+            break;
+        }
+    }
     ss->holds--;
     kit_session_maybe_free(ss);
 }

@@ -20,7 +20,7 @@ static int sink(void *tctx, void *stream, const char *d, size_t n, bool final)
     (void)final;
     return 0;
 }
-static const struct kit_transport tp = {sink, NULL};
+static const struct kit_transport tp = {.send = sink};
 
 static void reply(struct kit_call *c, const json_t *result, const struct kit_rpc_error *e, void *ud)
 {

@@ -39,7 +39,20 @@ static void cap_drop(void *tctx, void *stream)
     c->last_drop = stream;
 }
 
-static const struct kit_transport cap_tp = {cap_send, cap_drop};
+static const struct kit_transport cap_tp = {.send = cap_send, .drop = cap_drop};
+
+static int disconnects;
+static int cap_disconnect(void *tctx, void *stream)
+{
+    (void)tctx;
+    (void)stream;
+    disconnects++;
+    return 0;
+}
+/* Like the Streamable HTTP transport: reply channels outlive the session. */
+static const struct kit_transport cap_http_tp = {.send = cap_send, .drop = cap_drop,
+                                                 .disconnect = cap_disconnect,
+                                                 .streams_outlive_session = true};
 
 struct fx {
     struct event_base *base;
@@ -652,6 +665,7 @@ static void test_session_close(void **state)
     fx_in(f, 0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
                 "\"name\":\"park\"}}");
     assert_non_null(parked);
+    assert_int_equal(kit_call_disconnect(parked), -1); /* not a Streamable HTTP stream */
     kit_session_close(f->ss);
     assert_true(kit_call_cancelled(parked));
     /* the handler finishes later: nothing is sent, the session goes away */
@@ -808,6 +822,41 @@ static void test_registration_errors(void **state)
     fx_free(f);
 }
 
+static void test_http_streams(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(NULL);
+    add_tool(f->srv, "park", NULL, NULL, h_park);
+    f->ss = kit_session_open(f->srv, &cap_http_tp, &f->cap, "h1");
+    fx_init(f, "{}");
+    /* the client leaves a request (its connection broke for good): cancelled, released */
+    cancel_seen = 0;
+    fx_in(f, 11, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+                 "\"name\":\"park\"}}");
+    disconnects = 0;
+    assert_int_equal(kit_call_disconnect(parked), 0);
+    assert_int_equal(disconnects, 1);
+    kit_session_abandon_stream(f->ss, (void *)11);
+    assert_int_equal(cancel_seen, 1);
+    assert_int_equal(f->cap.drops, 1);
+    assert_ptr_equal(f->cap.last_drop, (void *)11);
+    assert_int_equal(json_array_size(f->cap.out), 0);
+    /* the session ends while a handler ignores the cancellation: its stream
+     * is released at once, and its late answer goes nowhere */
+    fx_in(f, 12, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{"
+                 "\"name\":\"park\"}}");
+    struct kit_call *late = parked;
+    kit_call_on_cancel(late, NULL, NULL);
+    kit_session_close(f->ss);
+    assert_int_equal(f->cap.drops, 2);
+    assert_ptr_equal(f->cap.last_drop, (void *)12);
+    kit_call_tool_text(late, "late");
+    assert_int_equal(f->cap.drops, 2);
+    assert_int_equal(json_array_size(f->cap.out), 0);
+    assert_null(f->srv->sessions);
+    fx_free(f);
+}
+
 /* ---- stdio transport ----------------------------------------------------------- */
 
 static void later_fire(evutil_socket_t fd, short what, void *arg)
@@ -896,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_uritpl),
         cmocka_unit_test(test_registration_errors),
         cmocka_unit_test(test_stdio),
+        cmocka_unit_test(test_http_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
