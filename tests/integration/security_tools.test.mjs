@@ -6,8 +6,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { spawn } from "node:child_process";
+import net from "node:net";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { BUILDDIR, connect, mcpwall, readAudit, tmpdir, writeFile } from "./lib/mcp.mjs";
+import { BUILDDIR, connect, mcpwall, readAudit, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
 
 const BIN = path.join(BUILDDIR, "examples/servers/security-tools/mcp-security-tools");
 const dir = fs.realpathSync(tmpdir("mcpwall-st-"));
@@ -246,15 +250,44 @@ test("one audit record per call, secrets redacted, chain verifiable", async () =
   assert.ok(calls.length >= 40, `only ${calls.length} records`);
   assert.equal(recs[0].event, "start");
   assert.equal(recs.at(-1).event, "stop");
-  const secret = calls.find((r) => r.args_preview?.includes("password="));
+  const secret = calls.find((r) => r.args?.pattern?.includes("password="));
   assert.ok(secret, "the call with a secret in its pattern is audited");
-  assert.ok(!secret.args_preview.includes("hunter2"), secret.args_preview);
-  assert.ok(!secret.args_preview.includes("sk-zzzz"), secret.args_preview);
-  const refused = calls.find((r) => r.args_preview?.includes("/../"));
+  assert.equal(secret.args.pattern, "password=[REDACTED] [REDACTED]");
+  assert.ok(!JSON.stringify(secret).includes("sk-zzzz"));
+  const refused = calls.find((r) => r.args?.log_path?.includes("/../"));
   assert.equal(refused.decision, "deny");
   assert.equal(refused.reason, "path_refused");
   assert.equal(refused.tool, "query_logs");
   assert.ok(!fs.readFileSync(audit, "utf8").includes("hunter2"));
   const v = mcpwall("audit", "verify", audit);
   assert.equal(v.status, 0, v.stdout + v.stderr);
+});
+
+test("serves the same over Streamable HTTP with --listen", async () => {
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const cfg = config("http.yaml", { query_logs: "10000/min", check_ip_reputation: "10000/min" });
+  const child = spawn(BIN, ["-c", cfg, "--no-audit", "--listen", `127.0.0.1:${port}`], { stdio: "ignore" });
+  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  try {
+    await waitFor(() => new Promise((res) => {
+      const c = net.connect(port, "127.0.0.1").on("connect", () => { c.destroy(); res(true); }).on("error", () => res(false));
+    }), 20000, "the server to listen");
+    const client = new Client({ name: "it-http", version: "1" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
+    const ip = await client.callTool({ name: "check_ip_reputation", arguments: { ip: "45.155.205.17" } });
+    assert.deepEqual(ip.structuredContent.matches, [{ list: "threats", category: "scanner", network: "45.155.205.0/24" }]);
+    const bad = await client.callTool({ name: "query_logs", arguments: { log_path: `${dir}/link.log`, pattern: "." } });
+    assert.equal(bad.isError, true);
+    const q = await client.callTool({ name: "query_logs", arguments: { log_path: authLog, pattern: "root" } });
+    assert.equal(q.structuredContent.matches.length, 1);
+    await client.close();
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.equal(await exited, 0);
 });

@@ -294,6 +294,54 @@ static void tool_elicitation_enums(struct kit_call *c, const json_t *args, void 
            "Elicitation completed");
 }
 
+/* ---- SSE polling (SEP-1699): the stream is closed mid-call ------------------ */
+
+struct reconnect {
+    struct kit_call *call;
+    struct event *timer;
+};
+
+static void reconnect_cancel(struct kit_call *c, void *ud)
+{
+    struct reconnect *r = ud;
+    event_free(r->timer);
+    free(r);
+    kit_call_tool_text(c, "cancelled");
+}
+
+static void reconnect_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct reconnect *r = arg;
+    struct kit_call *c = r->call;
+    event_free(r->timer);
+    free(r);
+    kit_call_tool_text(c, "Reconnection test completed successfully");
+}
+
+static void tool_reconnection(struct kit_call *c, const json_t *args, void *ud)
+{
+    (void)args;
+    (void)ud;
+    struct reconnect *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        kit_call_fail(c, -32603, "Internal error");
+        return;
+    }
+    r->call = c;
+    r->timer = evtimer_new(kit_call_base(c), reconnect_done, r);
+    kit_call_on_cancel(c, reconnect_cancel, r);
+    /* Over Streamable HTTP: make the answer an SSE stream, close its
+     * connection, and answer a little later: the client resumes with
+     * Last-Event-ID and gets the answer on the resumed stream. On stdio
+     * there is no stream to close and the answer simply comes later. */
+    kit_call_log(c, KIT_LOG_NOTICE, "conformance", "closing the stream; reconnect to get the answer");
+    kit_call_disconnect(c);
+    struct timeval tv = {0, 200000};
+    evtimer_add(r->timer, &tv);
+}
+
 /* ---- resources ------------------------------------------------------------ */
 
 static void read_static_text(struct kit_call *c, const char *uri, const json_t *vars, void *ud)
@@ -441,6 +489,10 @@ static void register_all(struct kit_server *s)
         {"test_elicitation_sep1330_enums", NULL,
          "Elicitation with the five enum schema forms (SEP-1330)", NOARGS, NULL, NULL,
          tool_elicitation_enums, NULL},
+        {"test_reconnection", NULL,
+         "Closes the response stream mid-call; the answer arrives after the client "
+         "reconnects (SEP-1699)",
+         NOARGS, NULL, NULL, tool_reconnection, NULL},
         {"json_schema_2020_12_tool", NULL, "Tool with JSON Schema 2020-12 features",
          "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
          "\"$defs\":{\"address\":{\"type\":\"object\",\"properties\":{"
@@ -525,8 +577,16 @@ int main(int argc, char **argv)
     register_all(s);
     int rc;
     if (listen != NULL) {
-        fprintf(stderr, "mcp-conformance-server: --listen needs the HTTP transport (not built)\n");
-        rc = -1;
+        char host[256];
+        uint16_t port;
+        if (kit_parse_listen(listen, host, sizeof(host), &port) < 0) {
+            fprintf(stderr, "mcp-conformance-server: --listen wants HOST:PORT, not '%s'\n",
+                    listen);
+            rc = -1;
+        } else {
+            const struct kit_http_opts ho = {.host = host, .port = port};
+            rc = kit_serve_http(s, &ho);
+        }
     } else {
         rc = kit_serve_stdio(s, 0, 1);
     }

@@ -743,8 +743,15 @@ int main(int argc, char **argv)
     } else {
         audit_event(&app, "start");
         if (listen != NULL) {
-            log_warnx("--listen needs the Streamable HTTP transport, which this build lacks");
-            rc = 1;
+            char host[256];
+            uint16_t port;
+            if (kit_parse_listen(listen, host, sizeof(host), &port) < 0) {
+                log_warnx("--listen wants HOST:PORT, not '%s'", listen);
+                rc = 2;
+            } else {
+                const struct kit_http_opts ho = {.host = host, .port = port};
+                rc = kit_serve_http(app.srv, &ho) < 0 ? 1 : 0;
+            }
         } else {
             rc = kit_serve_stdio(app.srv, 0, 1) < 0 ? 1 : 0;
         }
