@@ -234,6 +234,31 @@ static void h_sample(struct kit_call *c, const json_t *args, void *ud)
         kit_call_tool_error(c, "no sampling");
 }
 
+static void roots_reply(struct kit_call *c, const json_t *result, const struct kit_rpc_error *err,
+                        void *ud)
+{
+    (void)ud;
+    if (err != NULL) {
+        kit_call_tool_error(c, "%s", err->message);
+        return;
+    }
+    const char *uri = json_string_value(json_object_get(
+        json_array_get(json_object_get(result, "roots"), 0), "uri"));
+    kit_call_tool_text(c, uri != NULL ? uri : "none");
+}
+
+static void h_roots(struct kit_call *c, const json_t *args, void *ud)
+{
+    (void)args;
+    (void)ud;
+    if (kit_call_elicit(c, json_object(), on_reply, NULL) == 0) {
+        kit_call_tool_error(c, "elicitation should need the capability");
+        return;
+    }
+    if (kit_call_list_roots(c, roots_reply, NULL) < 0)
+        kit_call_tool_error(c, "no roots");
+}
+
 static void h_progress(struct kit_call *c, const json_t *args, void *ud)
 {
     (void)args;
@@ -611,6 +636,44 @@ static void test_client_requests(void **state)
     fx_free(f);
 }
 
+static void test_roots(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(NULL);
+    add_tool(f->srv, "roots", NULL, NULL, h_roots);
+    fx_open(f);
+    fx_init(f, "{\"roots\":{\"listChanged\":true}}");
+    fx_in(f, 4, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+                "\"name\":\"roots\"}}");
+    json_t *m = take_msg(f);
+    assert_string_equal(json_string_value(json_object_get(m, "method")), "roots/list");
+    json_int_t out_id = json_integer_value(json_object_get(m, "id"));
+    json_decref(m);
+    char ans[200];
+    snprintf(ans, sizeof(ans),
+             "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"roots\":[{\"uri\":\"file:///w\"}]}}",
+             (long long)out_id);
+    fx_in(f, 0, ans);
+    m = take_msg(f);
+    assert_int_equal(json_integer_value(json_object_get(m, "id")), 1);
+    assert_true(json_contains(m, "file:///w"));
+    json_decref(m);
+    /* the client's error answer reaches the handler with its code and message */
+    fx_in(f, 4, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{"
+                "\"name\":\"roots\"}}");
+    m = take_msg(f);
+    out_id = json_integer_value(json_object_get(m, "id"));
+    json_decref(m);
+    snprintf(ans, sizeof(ans),
+             "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32601,\"message\":\"nope\"}}",
+             (long long)out_id);
+    fx_in(f, 0, ans);
+    m = take_msg(f);
+    assert_true(json_contains(m, "nope"));
+    json_decref(m);
+    fx_free(f);
+}
+
 static void test_progress_and_logging(void **state)
 {
     (void)state;
@@ -940,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_cancel_pending_client_request),
         cmocka_unit_test(test_client_requests),
         cmocka_unit_test(test_progress_and_logging),
+        cmocka_unit_test(test_roots),
         cmocka_unit_test(test_session_close),
         cmocka_unit_test(test_resources_and_prompts),
         cmocka_unit_test(test_uritpl),
