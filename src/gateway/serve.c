@@ -617,6 +617,7 @@ static void hc_ready(void *ud, const json_t *init_result, bool reinitialized)
     }
     json_decref(uc->init_result);
     uc->init_result = json_deep_copy(init_result);
+    gw_fetch_tools(&uc->gw);
     init_answered(uc, true);
 }
 
