@@ -691,7 +691,7 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     method_str(m, p->method_name, sizeof(p->method_name));
     p->target_kind = m->target_kind;
     if (m->target != NULL)
-        p->target = strndup(m->target, m->target_len);
+        p->target = str_memdup(m->target, m->target_len);
     if (m->args != JT_NONE && s->audit != NULL)
         p->args_preview = args_preview(m, p->args_sha256);
     if (m->flags != NULL)

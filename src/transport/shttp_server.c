@@ -769,8 +769,11 @@ static void sh_session_end(struct shttp_session *s, enum shttp_close_reason why)
         sh_stream_maybe_free(pinned[i]);
     }
     free(pinned);
-    sh_session_unref(s); /* the guard */
-    sh_session_unref(s); /* being open */
+    /* Drop the guard and the "open" reference together: the guard alone can
+     * never be the last one. */
+    MW_ASSERT(s->refs >= 2);
+    s->refs--;
+    sh_session_unref(s);
 }
 
 /* ------------------------------------------------------------------ */
