@@ -45,7 +45,10 @@ struct pat_def {
     uint16_t back, fwd;
 };
 
-#define R DETECT_SEV_NONE
+/* per-pattern severity: 0 takes the rule's default, OFF disables the
+ * pattern in that context */
+#define OFF 0xffu
+#define R   OFF
 #define L DETECT_SEV_LOW
 #define M DETECT_SEV_MEDIUM
 #define H DETECT_SEV_HIGH
@@ -68,6 +71,21 @@ struct pat_def {
     "(?:restrictions|constraints|polic(?:y|ies)|rules|training|ethics|filters?|context|"          \
     "messages|conversation|commands|content\\s+filter(?:s|ing)?|checks|limitations)"
 
+#define V_DISABLE                                                                                  \
+    "(?:disabl(?:e|es|ing|ed)|bypass(?:es|ing|ed)?|deactivat(?:e|es|ing)|circumvent(?:s|ing)?|"   \
+    "suspend(?:s|ing|ed)?|lift(?:s|ing)?|overrid(?:e|es|ing)|turn(?:s|ing)?\\s+off|"              \
+    "switch(?:es|ing)?\\s+off|evad(?:e|ing)|remov(?:e|es|ing)|skip(?:s|ping)?|ignor(?:e|es|ing))"
+/* safety measures of the model or the platform; the weak ones only count
+ * with a quantifier ("disable all content filtering", not "disable content
+ * filtering" as a search option) */
+#define N_SAFETY                                                                                   \
+    "(?:guardrails?|safeguards?|safety(?:\\s+(?:filters?|checks?|measures|restrictions|guidelines|" \
+    "protocols?|validation|features|settings|systems?))?|ethical\\s+(?:guidelines|constraints|"    \
+    "restrictions|considerations)|security\\s+(?:checks?|polic(?:y|ies)|controls|measures|"        \
+    "restrictions|validation|guardrails|filters|protocols?)|censorship|alignment)"
+#define N_SAFETY_WEAK                                                                              \
+    "(?:content\\s+(?:filter(?:s|ing)?|moderation|polic(?:y|ies)|sanitization)|filters|filtering|"  \
+    "moderation|restrictions|limitations|validation|(?:data\\s+)?validation|checks)"
 #define OBJ                                                                                        \
     "(?:(?:ssh|private|secret|api|access|session|auth\\w*|bearer|refresh|aws|cloud|github|"       \
     "slack|openai)[\\s_-]*(?:keys?|tokens?|creds|credentials)|credentials?|creds|passwords?|"     \
@@ -204,16 +222,9 @@ static const struct pat_def pats[] = {
     /* ---------------------------------------------------- safety bypass */
     {DR_INJ_SAFETY_BYPASS,
      "disable disables disabling disabled bypass bypasses bypassing deactivate circumvent suspend suspended lift turn switch evade remove skip ignore override overrides",
-     "\\b(?:disabl(?:e|es|ing|ed)|bypass(?:es|ing|ed)?|deactivat(?:e|es|ing)|circumvent(?:s|ing)?|"
-     "suspend(?:s|ing|ed)?|lift(?:s|ing)?|overrid(?:e|es|ing)|turn(?:s|ing)?\\s+off|switch(?:es|ing)?\\s+off|"
-     "evad(?:e|ing)|remov(?:e|es|ing)|skip(?:s|ping)?|ignor(?:e|es|ing))\\s+(?:(?:all|any|every|"
-     "the|your|its|their|of|existing|current|previous)\\s+){0,3}(?:(?:ai|model|llm|safety|"
-     "security|content|ethical|moral|trust)\\s+){0,2}(?:guardrails?|safeguards?|safety(?:\\s+"
-     "(?:filters?|checks?|measures|restrictions|guidelines|protocols?|validation|features|settings|"
-     "systems?))?|content\\s+(?:filter(?:s|ing)?|moderation|polic(?:y|ies)|sanitization)|ethical\\s+"
-     "(?:guidelines|constraints|restrictions|considerations)|security\\s+(?:checks?|polic(?:y|ies)|"
-     "controls|measures|restrictions|validation|guardrails|filters|protocols?)|censorship|"
-     "alignment|moderation|(?:all|any)\\s+(?:data\\s+)?validation)\\b",
+     "\\b" V_DISABLE "\\s+(?:(?:the|existing|current|previous|of)\\s+){0,2}(?:(?:ai|model|llm|safety|"
+     "security|ethical|moral|trust)\\s+){0,2}" N_SAFETY "\\b|\\b" V_DISABLE "\\s+(?:all|any|every|your|"
+     "its)\\s+(?:[\\w-]+\\s+){0,3}?(?:" N_SAFETY "|" N_SAFETY_WEAK ")\\b",
      NULL, 0, 0, 0, 0, 8, 160},
     {DR_INJ_SAFETY_BYPASS, "trust trusted treat",
      "\\btrust\\s+(?:all|any|every)\\s+(?:\\w+\\s+){0,2}?(?:input|inputs|commands?|queries|requests?|"
@@ -389,6 +400,10 @@ static const struct pat_def pats[] = {
     {DR_INJ_EXFILTRATION, "bcc cc blind",
      "\\b(?:bcc|cc|blind[- ]copy)\\s*:?\\s*(?:\\w+\\s+){0,3}?[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+", NULL,
      M, H, 0, 0, 8, 80},
+    {DR_INJ_EXFILTRATION, "bcc cc",
+     "\\b(?:add|adds|include|includes|put|puts|copy|copies|place)\\s+(?:\\w+\\s+){0,2}?[\\w.+-]+@[\\w-]+"
+     "(?:\\.[\\w-]+)+\\s+(?:in|as|to|into)\\s+(?:the\\s+)?(?:bcc|cc)\\b",
+     NULL, M, H, 0, 0, 80, 16},
     {DR_INJ_EXFILTRATION, "recipient recipients destination receiver",
      "\\b(?:change|set|replace|switch|modify|redirect)\\s+(?:the\\s+|all\\s+)?(?:recipients?|"
      "destination|to\\s+address|receiver)\\s+(?:\\w+\\s+){0,2}?(?:to|with)\\b",
@@ -404,15 +419,16 @@ static const struct pat_def pats[] = {
      "\\brun\\s+[a-z]+_[a-z_]+\\s+on\\s+(?:the\\s+)?\\w+", NULL, 0, 0, 0, 0, 8, 60},
 
     /* ------------------------------------------------------ tool shadowing */
-    {DR_INJ_TOOL_SHADOWING, "when",
-     "\\bwhen\\s+(?:this\\s+tool\\s+is\\s+(?:available|present|loaded|installed|enabled)|(?:the\\s+)?"
+    {DR_INJ_TOOL_SHADOWING, "when whenever",
+     "\\bwhen(?:ever)?\\s+(?:this\\s+tool\\s+is\\s+(?:available|present|loaded|installed|enabled)|(?:the\\s+)?"
      "\\(?[\\w.-]+\\)?\\s+(?:[\\w.-]+\\s+)?(?:tool\\s+)?is\\s+(?:invoked|called|used|executed|run|"
      "available))\\b",
      "\\b(?:change|modify|alter|replace|redirect|override|set|add|include|send|bcc|cc|always|must|"
      "instead)\\b",
      0, 0, 0, 0, 8, 100},
-    {DR_INJ_TOOL_SHADOWING, "behavior behaviour functionality output parameters arguments recipients",
-     "\\b(?:modify|change|alter|override|hijack|update|affect)\\s+(?:the\\s+)?(?:behaviou?r|"
+    {DR_INJ_TOOL_SHADOWING, "behavior behaviour functionality output parameters arguments recipients recipient",
+     "\\b(?:modif(?:y|ies|ying)|chang(?:e|es|ing)|alter(?:s|ing)?|overrid(?:e|es|ing)|hijack(?:s|ing)?|"
+     "updat(?:e|es|ing)|affect(?:s|ing)?)\\s+(?:the\\s+)?(?:behaviou?r|"
      "functionality|output|parameters|arguments|recipients?)\\s+of\\s+(?:(?:all|the|any|other|"
      "every)\\s+)*(?:\\w+\\s+){0,2}?(?:tools?|functions?|servers?)\\b",
      NULL, 0, 0, 0, 0, 48, 80},
@@ -465,7 +481,7 @@ static const struct pat_def pats[] = {
      "alternatives))|\\bprioriti[sz]e\\s+this\\s+(?:tool|function)\\b",
      NULL, 0, 0, 0, 0, 16, 60},
     {DR_INJ_PREFERENCE, "use ignore other alternative competing",
-     "\\b(?:(?:do\\s+not|don'?t|never)\\s+use|ignore)\\s+(?:any\\s+|all\\s+)?(?:other|alternative|"
+     "\\b(?:(?:do\\s+not|don'?t|never)\\s+use|ignore)\\s+(?:any\\s+|all\\s+|the\\s+)*(?:other|alternative|"
      "competing)\\s+(?:\\w+\\s+)?(?:tools?|functions?|servers?|converters?|services?|calculators?)\\b",
      NULL, 0, 0, 0, 0, 24, 60},
     {DR_INJ_PREFERENCE, "best greatest only most ultimate top one",
@@ -916,6 +932,8 @@ static bool discussed(const struct dscan *s, size_t a, size_t b)
 
 static void report(struct dscan *s, const struct inj_pattern *pt, size_t fs, size_t fe)
 {
+    if (pt->sev[s->ctx] == OFF)
+        return;
     enum detect_severity sev = (enum detect_severity)pt->sev[s->ctx];
     unsigned flags = 0;
     const struct detect_rule_info *ri = detect_rule_info(pt->rule);
@@ -946,8 +964,9 @@ int inj_scan(struct dscan *s)
         for (size_t k = 0; k < te->npats; k++) {
             size_t pi = te->pats[k];
             const struct inj_pattern *pt = &ds->pat[pi];
-            if (detect_rule_info(pt->rule)->severity[s->ctx] == DETECT_SEV_NONE &&
-                pt->sev[s->ctx] == DETECT_SEV_NONE)
+            if (pt->sev[s->ctx] == OFF ||
+                (pt->sev[s->ctx] == 0 &&
+                 detect_rule_info(pt->rule)->severity[s->ctx] == DETECT_SEV_NONE))
                 continue;
             size_t from = th->pos > pt->back ? th->pos - pt->back : 0;
             size_t to = th->pos + th->len + pt->fwd;

@@ -198,20 +198,30 @@ static char *desc_without(const char *desc, const char *param)
     return out;
 }
 
-/* Does a parameter description ask for the caller's own context? */
+/* Does a parameter description ask for the caller's own context? Either a
+ * phrase about the model's own state, or "the model that calls this tool". */
 static bool harvesting_desc(const char *d)
 {
     static const char *const phrases[] = {
-        "that calls this tool", "which calls this tool", "who calls this tool",
-        "calling this tool", "that is calling", "your system prompt", "your instructions",
-        "your conversation", "your previous messages", "the conversation so far",
-        "entire conversation", "full conversation", "your reasoning", "your chain of thought",
-        "all previous messages", "the system prompt you", "your context window",
-        "always include", "internal context", "model you are", "which model you", NULL};
+        "your system prompt", "your instructions", "your conversation", "your previous messages",
+        "the conversation so far", "entire conversation", "full conversation", "your reasoning",
+        "your chain of thought", "all previous messages", "the system prompt you",
+        "your context window", "which model you", "model you are", NULL};
+    static const char *const caller[] = {"calls this tool", "calling this tool",
+                                         "invokes this tool", "invoking this tool",
+                                         "uses this tool", "using this tool", NULL};
+    static const char *const who[] = {"model", "llm", "ai ", "assistant", "agent", NULL};
     size_t n = strlen(d);
     for (size_t i = 0; phrases[i] != NULL; i++)
         if (str_casestr_n(d, n, phrases[i]) != NULL)
             return true;
+    for (size_t i = 0; caller[i] != NULL; i++) {
+        if (str_casestr_n(d, n, caller[i]) == NULL)
+            continue;
+        for (size_t k = 0; who[k] != NULL; k++)
+            if (str_casestr_n(d, n, who[k]) != NULL)
+                return true;
+    }
     return false;
 }
 
