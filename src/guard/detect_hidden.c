@@ -237,12 +237,8 @@ size_t hid_high(struct dscan *s, size_t i)
     if (!decode_at(p, n, i, &cp, &len))
         return i + 1;
     enum ucls c = classify(cp);
-    if (c == U_OTHER)
-        return i + len;
-    if (c == U_SPACE || c == U_FOLD) {
-        s->want_fold = true;
-        return i + len;
-    }
+    if (c == U_OTHER || c == U_SPACE || c == U_FOLD)
+        return i + len; /* look-alikes are handled by the folded view */
     if (c == U_C1) {
         if (cp == 0x9b || cp == 0x9d) {
             dscan_add(s, cp == 0x9b ? DR_ANSI_CSI : DR_ANSI_OSC, i, i + len, DETECT_SEV_HIGH, 0,
@@ -252,7 +248,6 @@ size_t hid_high(struct dscan *s, size_t i)
         }
         return i + len;
     }
-    s->want_fold = true;
     /* gather the run of the same family */
     size_t j = i + len, count = 1;
     uint32_t first = cp;
@@ -555,21 +550,72 @@ static int seg_push(struct dscan *s, size_t out, size_t in)
     return 0;
 }
 
-int hid_fold(struct dscan *s)
+size_t hid_fold_spots(const unsigned char *p, size_t n, size_t *spots, size_t max)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        /* skip ASCII eight bytes at a time */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        while (i < n && p[i] < 0x80)
+            i++;
+        if (i >= n)
+            break;
+        uint32_t cp;
+        size_t len;
+        if (!decode_at(p, n, i, &cp, &len)) {
+            i++;
+            continue;
+        }
+        enum ucls c = classify(cp);
+        if (c != U_OTHER && c != U_C1) {
+            if (k == max)
+                return max + 1;
+            spots[k++] = i;
+        }
+        i += len;
+    }
+    return k;
+}
+
+int hid_fold_range(struct dscan *s, size_t from, size_t to)
 {
     const unsigned char *p = s->p;
-    size_t n = s->n, o = 0, i = 0;
-    if (!s->want_fold)
-        return 0;
-    s->fold = malloc(n + 1);
+    size_t n = to, o = 0, i = from;
+    free(s->fold);
+    s->fold = malloc(to - from + 1);
+    s->nseg = 0;
     if (s->fold == NULL)
         return -1;
-    if (seg_push(s, 0, 0) < 0)
+    if (seg_push(s, 0, from) < 0)
         return -1;
     /* confusable-word tracking: a run of letters mixing ASCII and folded ones */
     size_t wstart = SIZE_MAX;
     bool w_ascii = false, w_folded = false;
     while (i < n) {
+        if (p[i] < 0x80 && wstart == SIZE_MAX) {
+            /* copy a run of ASCII up to the next letter-bearing boundary */
+            size_t j = i;
+            while (j < n && p[j] < 0x80)
+                j++;
+            /* keep the last ASCII word out of the bulk copy: it may continue
+             * with a folded letter (mixed-script word tracking) */
+            size_t k = j;
+            if (j < n)
+                while (k > i && (d_lower(p[k - 1]) || d_upper(p[k - 1])))
+                    k--;
+            if (k > i) {
+                memcpy(s->fold + o, p + i, k - i);
+                o += k - i;
+                i = k;
+                continue;
+            }
+        }
         uint32_t cp;
         size_t len;
         bool ok = decode_at(p, n, i, &cp, &len);

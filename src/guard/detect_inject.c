@@ -19,36 +19,66 @@
 #include "util/str.h"
 
 /* pattern flags */
-#define P_NEG    0x100u /* drop when negated just before */
-#define P_NODOWN 0x200u /* never lowered for quoting (markup is an attack when quoted too) */
-#define P_ALL    (P_NEG | P_NODOWN)
+#define P_NEG    0x100u  /* drop when negated just before */
+#define P_NODOWN 0x200u  /* never lowered for quoting (markup is an attack when quoted too) */
+#define P_ANCH   0x400u  /* the match starts at the anchor word (after delimiters in `pre`) */
+#define P_US     0x800u  /* the anchor must touch '_' or '-' (identifiers such as _ai_note) */
+#define P_ALL    (P_NEG | P_NODOWN | P_ANCH | P_US)
 
-/* co-trigger classes */
-#define CT_OBJ  0x1u /* sensitive objects */
-#define CT_DEST 0x2u /* destinations */
-#define CT_TOOL 0x4u /* the words tool/function */
-#define CT_READ 0x8u /* verbs that read or collect */
-#define CT_ALL  (CT_OBJ | CT_DEST | CT_TOOL | CT_READ)
+/* co-trigger classes: words that must occur near the anchor ("need": all of
+ * the classes; "any": at least one) before a pattern runs */
+#define CT_OBJ      0x00000001u /* sensitive objects */
+#define CT_DEST     0x00000002u /* destinations */
+#define CT_TOOL     0x00000004u /* tool, function, server ... */
+#define CT_NOUN     0x00000008u /* instructions, rules, guardrails ... */
+#define CT_NEG      0x00000010u /* not, never, don('t), without ... */
+#define CT_USER     0x00000020u /* user, human, anyone */
+#define CT_YOU      0x00000040u
+#define CT_AS       0x00000080u
+#define CT_WITHOUT  0x00000100u
+#define CT_SAFETY   0x00000200u /* guardrails, safety, filters, validation ... */
+#define CT_PRIV     0x00000400u /* admin, root, unrestricted, privileges ... */
+#define CT_NEW      0x00000800u /* new, real, actual, updated ... */
+#define CT_FROM     0x00001000u
+#define CT_I        0x00002000u
+#define CT_INVOKED  0x00004000u /* invoked, called, used, available ... */
+#define CT_WILL     0x00008000u /* will, would, may ... */
+#define CT_VERY     0x00010000u
+#define CT_INTENS   0x00020000u /* extremely, critically, absolutely */
+#define CT_CRED     0x00040000u /* password, seed, cvv, token ... */
+#define CT_BEFOREX  0x00080000u /* using, calling, answering ... (after "before") */
+#define CT_PLEASE   0x00100000u
+#define CT_MODE     0x00200000u /* jailbreak, god, unrestricted ... (before "mode") */
+#define CT_NOTE     0x00400000u /* note, message, instructions, reminder ... */
+#define CT_READING  0x00800000u /* reading, processing, dear, attention ... */
+#define CT_ABOVE    0x01000000u /* above, before, previously */
+#define CT_TRUSTOBJ 0x02000000u /* input, commands, queries, implicitly ... */
+#define CT_CHANGE   0x04000000u /* change, set, modify, redirect ... */
+#define CT_DO       0x08000000u
+#define CT_LEVEL    0x10000000u /* security, safety, trust, privilege, access, permission */
+#define CT_URGENT   0x20000000u /* urgent, critical, important */
+#define CT_ALT      0x40000000u /* other, alternative, competing, alternatives */
+#define CT_ALL      0x7fffffffu
 
 /* A gap inside one sentence: dots are allowed inside names (".ssh", "a.com"). */
 #define GAP(n) "(?:[^.!?\\n]|[.!?](?=[^\\s]))" "{0," #n "}?"
-#define SENT_END "(?:[.!?](?:\\s|$)|\\n|$)"
 
 struct pat_def {
     enum detect_rule rule;
-    const char *anchors;
+    const char *anchors; /* words that trigger the pattern (lowercase, space separated) */
     const char *re;
-    const char *with; /* compiled separately; may be NULL */
-    uint8_t sev_r, sev_d;
+    const char *with;    /* optional second regex, same sentence */
+    uint8_t sr, sd;      /* severity per context: 0 rule default, OFF disabled */
     unsigned flags;
-    uint32_t need;
+    uint32_t need, any;  /* co-trigger classes: all of need, one of any */
+    const char *pre;     /* a substring that must occur in the back window */
+    const char *post;    /* one of these bytes must occur in the forward window */
     uint16_t back, fwd;
 };
 
 /* per-pattern severity: 0 takes the rule's default, OFF disables the
  * pattern in that context */
 #define OFF 0xffu
-#define R   OFF
 #define L DETECT_SEV_LOW
 #define M DETECT_SEV_MEDIUM
 #define H DETECT_SEV_HIGH
@@ -110,7 +140,7 @@ struct pat_def {
     "['\"`][\\w-]+['\"`]|\\b(?:as|in|into)\\s+(?:the\\s+)?['\"`]?[\\w-]+['\"`]?\\s+(?:field|"      \
     "parameter|param|argument)|\\bin\\s+(?:the|your)\\s+(?:reply|response|answer|output))"
 #define V_SEND                                                                                     \
-    "(?:send|sends|sending|forward(?:s|ing)?|e-?mail(?:s|ing)?|post(?:s|ing)?|upload(?:s|ing)?|"  \
+    "(?:send|sends|sending|forward(?:s|ing)?|(?:e-?)?mail(?:s|ing)?|post(?:s|ing)?|upload(?:s|ing)?|"  \
     "transmit(?:s|ting)?|exfiltrat(?:e|es|ing)|leak(?:s|ing)?|cop(?:y|ies|ying)|bcc|cc|"          \
     "relay(?:s|ing)?|redirect(?:s|ing)?|pass(?:es|ing)?|includ(?:e|es|ing)|append(?:s|ing)?|"     \
     "attach(?:es|ing)?|past(?:e|es|ing)|shar(?:e|es|ing)|submit(?:s|ting)?|writ(?:e|es|ing)|"      \
@@ -152,401 +182,472 @@ struct pat_def {
 
 static const struct pat_def pats[] = {
     /* ---------------------------------------------------------- override */
-    {DR_INJ_OVERRIDE, "ignore ignores ignoring disregard disregards disregarding forget forgetting neglect",
-     "\\b" V_IGNORE "[\\s*_]+(?:" QUAL "[\\s*_]+){0,5}" N_STRONG "\\b", NULL, 0, 0, 0, 0, 8, 160},
-    {DR_INJ_OVERRIDE, "ignore ignores ignoring disregard disregards disregarding forget forgetting neglect",
-     "\\b" V_IGNORE "[\\s*_]+(?:" QUAL "[\\s*_]+){0,4}" QUAL_STRONG "[\\s*_]+(?:" QUAL
-     "[\\s*_]+){0,2}" N_WEAK "\\b",
-     NULL, 0, 0, 0, 0, 8, 160},
-    {DR_INJ_OVERRIDE, "ignore ignoring disregard forget",
-     "\\b(?:ignor(?:e|ing)|disregard|forget)\\s+(?:(?:all|everything|anything|the\\s+text|the)\\s+)?"
-     "(?:above|before\\s+this|previously\\s+(?:said|stated|written))(?!\\s*(?:\\w+\\s+)?(?:draft|"
-     "version|message|email|step|example|warning|error|note|section|paragraph|comment|line))\\b",
-     NULL, 0, 0, 0, 0, 8, 120},
-    {DR_INJ_OVERRIDE, "override overrides overriding overwrite overwriting supersede supersedes superseding",
-     "\\b" V_OVERRIDE "\\s+(?:" QUAL "\\s+){0,3}(?:previous(?:ly)?|prior|above|earlier|preceding|"
-     "original|initial|all|any|conflicting|your)\\s+(?:" QUAL "\\s+){0,2}(?:" N_STRONG "|" N_WEAK
-     ")\\b",
-     NULL, 0, 0, 0, 0, 8, 160},
-    {DR_INJ_OVERRIDE, "instructions instruction directive directives task goal objective orders mission purpose",
-     "\\b(?:your|the|my|these\\s+are\\s+(?:your|the))\\s+(?:new|real|actual|true|updated|revised|"
-     "only)\\s+(?:instructions?|task|goal|objective|directives?|orders|purpose|mission)\\b\\s*"
-     "(?:is|are|:|follows?)",
-     NULL, 0, 0, 0, 0, 48, 48},
-    {DR_INJ_OVERRIDE, "instructions instruction directive directives prompt rules orders",
-     "\\bnew\\s+(?:system\\s+)?(?:instructions?|directives?|instruction\\s+set|prompt|rules|orders)"
-     "\\s*(?::|activated|(?:are\\s+)?(?:now\\s+)?(?:in\\s+effect|active|apply)|supersede)",
-     NULL, 0, 0, 0, 0, 32, 48},
-    {DR_INJ_OVERRIDE, "adhere obey comply follow",
-     "\\byou\\s+(?:must|should|shall|will|have\\s+to|need\\s+to|are\\s+required\\s+to)\\s+(?:now\\s+)?"
-     "(?:strictly\\s+|only\\s+|always\\s+)?(?:adhere|obey|comply|follow)\\s+(?:to\\s+|with\\s+)?"
-     "(?:the\\s+|these\\s+|my\\s+|our\\s+)?(?:following|new|below|these|hidden|updated)\\s+"
-     "(?:instructions?|rules|commands|directives|orders)",
-     NULL, H, M, 0, 0, 64, 120},
-    {DR_INJ_OVERRIDE, "priority precedence",
-     "\\b(?:take|takes|have|has|with)\\s+(?:priority|precedence)\\s+over\\s+(?:all|any)\\s+"
-     "(?:other\\s+|previous\\s+|prior\\s+)?(?:instructions|rules|directives|prompts)",
-     NULL, 0, 0, 0, 0, 32, 80},
+    {.rule = DR_INJ_OVERRIDE,
+     .anchors = "ignore ignores ignoring disregard disregards disregarding forget forgetting neglect",
+     .re = "\\b" V_IGNORE "[\\s*_]+(?:" QUAL "[\\s*_]+){0,5}" N_STRONG "\\b",
+     .flags = P_ANCH, .need = CT_NOUN, .fwd = 160},
+    {.rule = DR_INJ_OVERRIDE,
+     .anchors = "ignore ignores ignoring disregard disregards disregarding forget forgetting neglect",
+     .re = "\\b" V_IGNORE "[\\s*_]+(?:" QUAL "[\\s*_]+){0,4}" QUAL_STRONG "[\\s*_]+(?:" QUAL
+           "[\\s*_]+){0,2}" N_WEAK "\\b",
+     .flags = P_ANCH, .need = CT_NOUN, .fwd = 160},
+    {.rule = DR_INJ_OVERRIDE, .anchors = "ignore ignoring disregard forget",
+     .re = "\\b(?:ignor(?:e|ing)|disregard|forget)\\s+(?:(?:all|everything|anything|the\\s+text|the)"
+           "\\s+)?(?:above|before\\s+this|previously\\s+(?:said|stated|written))(?!\\s*(?:\\w+\\s+)?"
+           "(?:draft|version|message|email|step|example|warning|error|note|section|paragraph|"
+           "comment|line))\\b",
+     .flags = P_ANCH, .need = CT_ABOVE, .fwd = 120},
+    {.rule = DR_INJ_OVERRIDE,
+     .anchors = "override overrides overriding overwrite overwriting supersede supersedes superseding",
+     .re = "\\b" V_OVERRIDE "\\s+(?:" QUAL "\\s+){0,3}(?:previous(?:ly)?|prior|above|earlier|"
+           "preceding|original|initial|all|any|conflicting|your)\\s+(?:" QUAL "\\s+){0,2}(?:"
+           N_STRONG "|" N_WEAK ")\\b",
+     .flags = P_ANCH, .need = CT_NOUN, .fwd = 160},
+    {.rule = DR_INJ_OVERRIDE,
+     .anchors = "instructions instruction directive directives task goal objective orders mission purpose",
+     .re = "\\b(?:your|the|my|these\\s+are\\s+(?:your|the))\\s+(?:new|real|actual|true|updated|"
+           "revised|only)\\s+(?:instructions?|task|goal|objective|directives?|orders|purpose|"
+           "mission)\\b\\s*(?:is|are|:|follows?)",
+     .need = CT_NEW, .back = 48, .fwd = 48},
+    {.rule = DR_INJ_OVERRIDE,
+     .anchors = "instructions instruction directive directives prompt rules orders",
+     .re = "\\bnew\\s+(?:system\\s+)?(?:instructions?|directives?|instruction\\s+set|prompt|rules|"
+           "orders)\\s*(?::|activated|(?:are\\s+)?(?:now\\s+)?(?:in\\s+effect|active|apply)|supersede)",
+     .need = CT_NEW, .back = 32, .fwd = 48},
+    {.rule = DR_INJ_OVERRIDE, .anchors = "adhere obey comply follow",
+     .re = "\\byou\\s+(?:must|should|shall|will|have\\s+to|need\\s+to|are\\s+required\\s+to)\\s+"
+           "(?:now\\s+)?(?:strictly\\s+|only\\s+|always\\s+)?(?:adhere|obey|comply|follow)\\s+(?:to\\s+|"
+           "with\\s+)?(?:the\\s+|these\\s+|my\\s+|our\\s+)?(?:following|new|below|these|hidden|"
+           "updated)\\s+(?:instructions?|rules|commands|directives|orders)",
+     .sr = H, .sd = M, .need = CT_NOUN | CT_YOU, .back = 64, .fwd = 120},
+    {.rule = DR_INJ_OVERRIDE, .anchors = "priority precedence",
+     .re = "\\b(?:take|takes|have|has|with)\\s+(?:priority|precedence)\\s+over\\s+(?:all|any)\\s+"
+           "(?:other\\s+|previous\\s+|prior\\s+)?(?:instructions|rules|directives|prompts)",
+     .need = CT_NOUN, .back = 32, .fwd = 80},
 
     /* ------------------------------------------------------- role change */
-    {DR_INJ_ROLE_CHANGE, "now",
-     "\\byou(?:'re|\\s+are)\\s+now\\s+(?:in\\s+(?:\\w+[\\s-]+){0,2}mode\\b|(?:operating|acting|running|"
-     "entering|switched|free|unrestricted|unfiltered|uncensored|jailbroken|no\\s+longer)\\b|"
-     "an?\\s+(?:\\w+\\s+){0,2}?(?:assistant|ai|model|agent|bot|hacker|dan)\\b|dan\\b|"
-     "[\"']?\\w*(?:unrestricted|jailbr|admin|root|evil))",
-     NULL, 0, 0, 0, 0, 16, 80},
-    {DR_INJ_ROLE_CHANGE, "act acting",
-     "\\bact(?:ing)?\\s+as\\s*:|\\bact\\s+as\\s+(?:an?\\s+|the\\s+|if\\s+you\\s+(?:are|were)\\s+"
-     "(?:an?\\s+)?)?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|root|admin(?:istrator)?|"
-     "super\\s*user|system\\s+admin\\w*|dan\\b|developer\\s+mode|different\\s+ai|another\\s+ai)",
-     NULL, 0, 0, P_NODOWN, 0, 8, 80},
-    {DR_INJ_ROLE_CHANGE, "pretend roleplay role",
-     "\\bpretend\\s+(?:to\\s+be|you\\s+are|that\\s+you\\s+are)\\b|\\brole[- ]?play\\s+as\\b", NULL,
-     M, M, 0, 0, 8, 40},
-    {DR_INJ_ROLE_CHANGE, "from now",
-     "\\bfrom\\s+now\\s+on\\s*,?\\s+(?:you|your|always|never|ignore|respond|answer|act|only|"
-     "do\\s+not|don't)\\b",
-     NULL, M, H, 0, 0, 8, 48},
-    {DR_INJ_ROLE_CHANGE, "mode jailbreak jailbroken anything",
-     "\\b(?:jailbreak|jailbroken|god|dan|unrestricted|unfiltered|uncensored|evil|privileged)[\\s_]+"
-     "mode\\s+(?:is\\s+)?(?:now\\s+)?(?:enabled|activated|active|available|on|engaged|unlocked)\\b|"
-     "\\b(?:enter|enable|activate|engage|unlock|switch\\s+(?:to|into)|turn\\s+on)\\s+(?:the\\s+)?"
-     "(?:jailbreak|god|dan|unrestricted|unfiltered|uncensored|evil)\\s+mode\\b|"
-     "\\bjailbreak(?:ing)?\\s+mode\\b|\\bdo\\s+anything\\s+now\\b",
-     NULL, 0, 0, 0, 0, 48, 48},
-    {DR_INJ_ROLE_CHANGE, "role",
-     "\\bnew\\s+role\\s+assignment\\b|\\brole\\s+change\\s*:|\\bchange\\s+your\\s+role\\s+to\\b|"
-     "\\byour\\s+(?:new\\s+)?role\\s+is\\s+now\\b",
-     NULL, 0, 0, 0, 0, 24, 32},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "now",
+     .re = "\\byou(?:'re|\\s+are)\\s+now\\s+(?:in\\s+(?:\\w+[\\s-]+){0,2}mode\\b|(?:operating|acting|"
+           "running|entering|switched|free|unrestricted|unfiltered|uncensored|jailbroken|no\\s+"
+           "longer)\\b|an?\\s+(?:\\w+\\s+){0,2}?(?:assistant|ai|model|agent|bot|hacker|dan)\\b|dan\\b|"
+           "[\"']?\\w*(?:unrestricted|jailbr|admin|root|evil))",
+     .need = CT_YOU, .back = 16, .fwd = 80},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "act acting",
+     .re = "\\bact(?:ing)?\\s+as\\s*:|\\bact\\s+as\\s+(?:an?\\s+|the\\s+|if\\s+you\\s+(?:are|were)\\s+"
+           "(?:an?\\s+)?)?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|root|admin(?:istrator)?"
+           "|super\\s*user|system\\s+admin\\w*|dan\\b|developer\\s+mode|different\\s+ai|another\\s+ai)",
+     .flags = P_NODOWN | P_ANCH, .need = CT_AS, .fwd = 80},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "pretend roleplay role",
+     .re = "\\bpretend\\s+(?:to\\s+be|you\\s+are|that\\s+you\\s+are)\\b|\\brole[- ]?play\\s+as\\b",
+     .sr = M, .sd = M, .flags = P_ANCH, .fwd = 40},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "now",
+     .re = "\\bfrom\\s+now\\s+on\\s*,?\\s+(?:you|your|always|never|ignore|respond|answer|act|only|"
+           "do\\s+not|don't)\\b",
+     .sr = M, .sd = H, .need = CT_FROM, .back = 8, .fwd = 48},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "mode",
+     .re = "\\b(?:jailbreak|jailbroken|god|dan|unrestricted|unfiltered|uncensored|evil|privileged)"
+           "[\\s_]+mode\\s+(?:is\\s+)?(?:now\\s+)?(?:enabled|activated|active|available|on|engaged|"
+           "unlocked)\\b|\\b(?:enter|enable|activate|engage|unlock|switch\\s+(?:to|into)|turn\\s+on)\\s+"
+           "(?:the\\s+)?(?:jailbreak|god|dan|unrestricted|unfiltered|uncensored|evil)\\s+mode\\b",
+     .need = CT_MODE, .back = 48, .fwd = 48},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "jailbreak jailbreaking jailbroken",
+     .re = "\\bjailbreak(?:ing)?\\s+mode\\b", .flags = P_ANCH, .fwd = 16},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "anything",
+     .re = "\\bdo\\s+anything\\s+now\\b", .need = CT_DO, .back = 8, .fwd = 8},
+    {.rule = DR_INJ_ROLE_CHANGE, .anchors = "role",
+     .re = "\\bnew\\s+role\\s+assignment\\b|\\brole\\s+change\\s*:|\\bchange\\s+your\\s+role\\s+to\\b|"
+           "\\byour\\s+(?:new\\s+)?role\\s+is\\s+now\\b",
+     .any = CT_NEW | CT_CHANGE | CT_YOU, .back = 24, .fwd = 32},
 
     /* ---------------------------------------------------- safety bypass */
-    {DR_INJ_SAFETY_BYPASS,
-     "disable disables disabling disabled bypass bypasses bypassing deactivate circumvent suspend suspended lift turn switch evade remove skip ignore override overrides",
-     "\\b" V_DISABLE "\\s+(?:(?:the|existing|current|previous|of)\\s+){0,2}(?:(?:ai|model|llm|safety|"
-     "security|ethical|moral|trust)\\s+){0,2}" N_SAFETY "\\b|\\b" V_DISABLE "\\s+(?:all|any|every|your|"
-     "its)\\s+(?:[\\w-]+\\s+){0,3}?(?:" N_SAFETY "|" N_SAFETY_WEAK ")\\b",
-     NULL, 0, 0, 0, 0, 8, 160},
-    {DR_INJ_SAFETY_BYPASS, "trust trusted treat",
-     "\\btrust\\s+(?:all|any|every)\\s+(?:\\w+\\s+){0,2}?(?:input|inputs|commands?|queries|requests?|"
-     "content|instructions|data|users?)\\b|\\btrust\\s+this\\s+tool\\s+(?:completely|fully|"
-     "implicitly|unconditionally)|\\btreat\\s+(?:all|any)\\s+(?:\\w+\\s+){0,2}?(?:input|requests?|"
-     "commands?|queries)\\s+as\\s+(?:trusted|admin|authorized|privileged)|\\btrust\\s+(?:all\\s+)?"
-     "(?:\\w+\\s+){1,3}implicitly",
-     NULL, 0, 0, 0, 0, 8, 80},
-    {DR_INJ_SAFETY_BYPASS, "execute executes executing run perform approve carry",
-     "\\b(?:execut(?:e|es|ing)|run|perform|approve|carry\\s+out)\\s+(?:any|all|every|arbitrary)\\s+"
-     "(?:\\w+\\s+){0,2}?(?:commands?|requests?|operations?|queries|code|instructions|actions)\\s+"
-     "(?:\\w+\\s+){0,3}?without\\s+(?:any\\s+)?(?:validation|confirmation|verification|approval|"
-     "restrictions?|limitations?|checks?|asking|permission|question|ethical)",
-     NULL, 0, 0, 0, 0, 8, 160},
-    {DR_INJ_SAFETY_BYPASS, "level",
-     "\\b(?:security|safety|trust|privilege|access|permission)[_ ]level\\s*(?:=|:|to)\\s*['\"]?"
-     "(?:0|none|off|disabled|max(?:imum)?|unrestricted|admin|root|full)\\b",
-     NULL, H, M, 0, 0, 24, 40},
-    {DR_INJ_SAFETY_BYPASS, "bypass disable override unrestricted jailbreak",
-     "\\b(?:bypass_(?:guardrails|security|safety|filters|auth\\w*|validation)|disable_(?:safety|"
-     "guardrails|security\\w*|filters|audit\\w*)|unrestricted_access|override_safety|"
-     "jailbreak_mode|bypass_filters)\\s*(?:=|:)\\s*(?:true|1|yes)\\b",
-     NULL, H, M, 0, 0, 32, 32},
+    {.rule = DR_INJ_SAFETY_BYPASS,
+     .anchors = "disable disables disabling disabled bypass bypasses bypassing bypassed deactivate "
+                "circumvent suspend suspended lift turn switch evade remove skip ignore override "
+                "overrides",
+     .re = "\\b" V_DISABLE "\\s+(?:(?:the|existing|current|previous|of)\\s+){0,2}(?:(?:ai|model|llm|"
+           "safety|security|ethical|moral|trust)\\s+){0,2}" N_SAFETY "\\b|\\b" V_DISABLE "\\s+"
+           "(?:all|any|every|your|its)\\s+(?:[\\w-]+\\s+){0,3}?(?:" N_SAFETY "|" N_SAFETY_WEAK ")\\b",
+     .flags = P_ANCH, .need = CT_SAFETY, .fwd = 160},
+    {.rule = DR_INJ_SAFETY_BYPASS, .anchors = "trust treat",
+     .re = "\\btrust\\s+(?:all|any|every)\\s+(?:\\w+\\s+){0,2}?(?:input|inputs|commands?|queries|"
+           "requests?|content|instructions|data|users?)\\b|\\btrust\\s+this\\s+tool\\s+(?:completely|"
+           "fully|implicitly|unconditionally)|\\btreat\\s+(?:all|any)\\s+(?:\\w+\\s+){0,2}?(?:input|"
+           "requests?|commands?|queries)\\s+as\\s+(?:trusted|admin|authorized|privileged)|\\btrust\\s+"
+           "(?:all\\s+)?(?:\\w+\\s+){1,3}implicitly",
+     .flags = P_ANCH, .need = CT_TRUSTOBJ, .fwd = 80},
+    {.rule = DR_INJ_SAFETY_BYPASS, .anchors = "execute executes executing run perform approve carry",
+     .re = "\\b(?:execut(?:e|es|ing)|run|perform|approve|carry\\s+out)\\s+(?:any|all|every|"
+           "arbitrary)\\s+(?:\\w+\\s+){0,2}?(?:commands?|requests?|operations?|queries|code|"
+           "instructions|actions)\\s+(?:\\w+\\s+){0,3}?without\\s+(?:any\\s+)?(?:validation|"
+           "confirmation|verification|approval|restrictions?|limitations?|checks?|asking|"
+           "permission|question|ethical)",
+     .flags = P_ANCH, .need = CT_WITHOUT, .fwd = 160},
+    {.rule = DR_INJ_SAFETY_BYPASS, .anchors = "level",
+     .re = "\\b(?:security|safety|trust|privilege|access|permission)[_ ]level\\s*(?:=|:|to)\\s*['\"]?"
+           "(?:0|none|off|disabled|max(?:imum)?|unrestricted|admin|root|full)\\b",
+     .sr = H, .sd = M, .need = CT_LEVEL, .back = 24, .fwd = 40},
+    {.rule = DR_INJ_SAFETY_BYPASS, .anchors = "bypass disable override unrestricted jailbreak",
+     .re = "\\b(?:bypass_(?:guardrails|security|safety|filters|auth\\w*|validation)|disable_(?:safety|"
+           "guardrails|security\\w*|filters|audit\\w*)|unrestricted_access|override_safety|"
+           "jailbreak_mode|bypass_filters)\\s*(?:=|:)\\s*(?:true|1|yes)\\b",
+     .sr = H, .sd = M, .flags = P_US, .back = 32, .fwd = 32},
 
     /* --------------------------------------------------------- privilege */
-    {DR_INJ_PRIVILEGE, "grant grants granted granting give gives assign escalate escalates elevate",
-     "\\b(?:grant(?:s|ed|ing)?|giv(?:e|es|ing)|assign(?:s|ing)?|escalat(?:e|es|ing)|elevat(?:e|es|"
-     "ing))\\s+(?:(?:you|the\\s+(?:ai|assistant|model|agent|user)|this\\s+(?:session|user|tool)|me|"
-     "them)\\s+)?(?:\\w+\\s+){0,2}?(?:full|unrestricted|unlimited|elevated|root|admin(?:istrator|"
-     "istrative)?|super-?admin|superuser|maximum|system|god)[\\s-]+(?:system\\s+)?(?:access|"
-     "privileges?|permissions?|rights|mode|role|level)\\b|\\bescalat(?:e|es|ing)\\s+(?:privileges|"
-     "to\\s+(?:super-?)?(?:admin|root))",
-     NULL, 0, 0, 0, 0, 8, 120},
-    {DR_INJ_PRIVILEGE, "privileges privileged privilege elevated escalated permissions",
-     "\\b(?:operat|runn|execut|act)(?:e|es|ing)\\s+(?:\\w+\\s+){0,2}?with\\s+(?:elevated|escalated|"
-     "unrestricted|full|admin(?:istrator)?|root|superuser|maximum)\\s+(?:privileges|permissions|"
-     "access|rights)|\\b(?:user\\s+)?permissions?\\s+(?:elevated|escalated)\\s+to\\b|"
-     "\\bprivileged\\s+mode\\b|\\bexecute\\s+privileged\\s+(?:operations|commands)",
-     NULL, 0, 0, 0, 0, 64, 48},
+    {.rule = DR_INJ_PRIVILEGE,
+     .anchors = "grant grants granted granting give gives assign escalate escalates elevate",
+     .re = "\\b(?:grant(?:s|ed|ing)?|giv(?:e|es|ing)|assign(?:s|ing)?|escalat(?:e|es|ing)|elevat(?:e|es"
+           "|ing))\\s+(?:(?:you|the\\s+(?:ai|assistant|model|agent|user)|this\\s+(?:session|user|tool)|"
+           "me|them)\\s+)?(?:\\w+\\s+){0,2}?(?:full|unrestricted|unlimited|elevated|root|admin(?:"
+           "istrator|istrative)?|super-?admin|superuser|maximum|system|god)[\\s-]+(?:system\\s+)?"
+           "(?:access|privileges?|permissions?|rights|mode|role|level)\\b|\\bescalat(?:e|es|ing)\\s+"
+           "(?:privileges|to\\s+(?:super-?)?(?:admin|root))",
+     .flags = P_ANCH, .need = CT_PRIV, .fwd = 120},
+    {.rule = DR_INJ_PRIVILEGE,
+     .anchors = "privileges privileged elevated escalated permissions",
+     .re = "\\b(?:operat|runn|execut|act)(?:e|es|ing)\\s+(?:\\w+\\s+){0,2}?with\\s+(?:elevated|"
+           "escalated|unrestricted|full|admin(?:istrator)?|root|superuser|maximum)\\s+(?:privileges|"
+           "permissions|access|rights)|\\b(?:user\\s+)?permissions?\\s+(?:elevated|escalated)\\s+to\\b|"
+           "\\bprivileged\\s+mode\\b|\\bexecute\\s+privileged\\s+(?:operations|commands)",
+     .back = 64, .fwd = 48},
 
     /* ------------------------------------------------------- system tags */
-    {DR_INJ_SYSTEM_TAG,
-     "system sys important instructions instruction information secret hidden im_start im_end endoftext start_header_id eot_id assistant admin override directive directives prompt ai llm",
-     "<\\s*/?\\s*\\|?\\s*(?:system|sys|important|instructions?|information|secret|hidden|im_start|"
-     "im_end|endoftext|start_header_id|end_header_id|eot_id|(?:system|ai|llm|hidden|secret|admin|"
-     "instructions?|assistant)[_-][\\w-]+|[\\w-]+[_-](?:for[_-]ai|system|instructions?|directives?|"
-     "override|prompt))\\b[^<>\\n]{0,80}>",
-     NULL, 0, 0, P_NODOWN, 0, 12, 100},
-    {DR_INJ_SYSTEM_TAG, "inst sys", "\\[\\s*/?\\s*INST\\s*\\]|<<\\s*/?\\s*SYS\\s*>>", NULL, 0, 0,
-     P_NODOWN, 0, 8, 16},
-    {DR_INJ_SYSTEM_TAG, "system", "\\[\\s*system\\s*\\]", NULL, M, H, P_NODOWN, 0, 8, 16},
-    {DR_INJ_SYSTEM_TAG, "system sys",
-     "\\[{1,3}\\s*(?:system|sys)(?:\\s*:|[\\s_-]+(?:context|message|prompt|note|command|buffer|mode|"
-     "notice|alert|instructions?|override|directive|delimiter|update)s?\\b)",
-     NULL, 0, 0, P_NODOWN, 0, 8, 48},
-    {DR_INJ_SYSTEM_TAG, "directive directives override injection instruction instructions",
-     "\\[{1,3}\\s*(?:[\\w-]+[\\s_-]+){1,4}(?:directives?|override|injection)\\b[^\\]\\n]{0,120}\\]|"
-     "\\[{1,3}\\s*(?:hidden|secret|internal|system|ai|emergency|role|metadata|configuration|admin)"
-     "[\\s_-]+(?:instructions?|directives?|override)|\\[{1,3}\\s*(?:instructions?|directive)"
-     "[\\s_-]+(?:injection|override|for)\\b",
-     NULL, 0, 0, P_NODOWN, 0, 48, 140},
-    {DR_INJ_SYSTEM_TAG, "system important",
-     "(?:#{2,}|-{2,}|={2,}|\\*{2,})\\s*(?:\\w+\\s+){0,2}(?:system|important)\\s+(?:\\w+\\s+)?"
-     "(?:message|instructions?|notice|override|delimiter|note|directive|command)s?\\s*(?:#{2,}|-{2,}"
-     "|={2,}|\\*{2,}|:)",
-     NULL, 0, 0, P_NODOWN, 0, 40, 60},
-    {DR_INJ_SYSTEM_TAG, "system developer assistant",
-     "(?m)(?:^|(?<=[.!?])\\s)[ \\t>*#-]*(?:system|developer|assistant)\\s*:\\s*(?:you\\b|ignore|"
-     "disregard|forget|from\\s+now|trust|bypass|grant|disable|execute|always|never|new\\b|act\\b|"
-     "override)",
-     NULL, 0, 0, P_NODOWN, 0, 16, 48},
-    {DR_INJ_SYSTEM_TAG, "system override directive protocol",
-     "\\bsystem\\s+(?:override|prompt\\s+override|directive|instruction)s?(?:\\s+directive)?\\s*:|"
-     "\\b(?:override|instruction|configuration|metadata|emergency|role|safety\\s+bypass)\\s+"
-     "(?:directive|override|protocol)\\s*:|\\b(?:urgent|critical|important)\\s+system\\s+"
-     "(?:message|note|notice|instruction|override)",
-     NULL, 0, 0, P_NODOWN, 0, 32, 48},
+    {.rule = DR_INJ_SYSTEM_TAG,
+     .anchors = "system sys important instructions instruction information secret hidden im_start "
+                "im_end endoftext start_header_id eot_id assistant admin override directive "
+                "directives prompt ai llm",
+     .re = "<\\s*/?\\s*\\|?\\s*(?:system|sys|important|instructions?|information|secret|hidden|"
+           "im_start|im_end|endoftext|start_header_id|end_header_id|eot_id|(?:system|ai|llm|hidden|"
+           "secret|admin|instructions?|assistant)[_-][\\w-]+|[\\w-]+[_-](?:for[_-]ai|system|"
+           "instructions?|directives?|override|prompt))\\b[^<>\\n]{0,80}>",
+     .flags = P_NODOWN, .pre = "<", .back = 12, .fwd = 100},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "inst sys",
+     .re = "\\[\\s*/?\\s*INST\\s*\\]|<<\\s*/?\\s*SYS\\s*>>", .flags = P_NODOWN, .back = 8, .fwd = 16},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system", .re = "\\[\\s*system\\s*\\]", .sr = M, .sd = H,
+     .flags = P_NODOWN, .pre = "[", .back = 8, .fwd = 16},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system sys",
+     .re = "\\[{1,3}\\s*(?:system|sys)(?:\\s*:|[\\s_-]+(?:context|message|prompt|note|command|buffer|"
+           "mode|notice|alert|instructions?|override|directive|delimiter|update)s?\\b)",
+     .flags = P_NODOWN, .pre = "[", .back = 8, .fwd = 48},
+    {.rule = DR_INJ_SYSTEM_TAG,
+     .anchors = "directive directives override injection instruction instructions",
+     .re = "\\[{1,3}\\s*(?:[\\w-]+[\\s_-]+){1,4}(?:directives?|override|injection)\\b[^\\]\\n]{0,120}\\]|"
+           "\\[{1,3}\\s*(?:hidden|secret|internal|system|ai|emergency|role|metadata|configuration|"
+           "admin)[\\s_-]+(?:instructions?|directives?|override)|\\[{1,3}\\s*(?:instructions?|"
+           "directive)[\\s_-]+(?:injection|override|for)\\b",
+     .flags = P_NODOWN, .pre = "[", .back = 48, .fwd = 140},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system important",
+     .re = "(?:#{2,}|-{2,}|={2,}|\\*{2,})\\s*(?:\\w+\\s+){0,2}(?:system|important)\\s+(?:\\w+\\s+)?"
+           "(?:message|instructions?|notice|override|delimiter|note|directive|command)s?\\s*"
+           "(?:#{2,}|-{2,}|={2,}|\\*{2,}|:)",
+     .flags = P_NODOWN, .post = "#-=*:", .back = 40, .fwd = 60},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system developer assistant",
+     .re = "(?m)(?:^|(?<=[.!?])\\s)[ \\t>*#-]*(?:system|developer|assistant)\\s*:\\s*(?:you\\b|ignore|"
+           "disregard|forget|from\\s+now|trust|bypass|grant|disable|execute|always|never|new\\b|"
+           "act\\b|override)",
+     .flags = P_NODOWN, .post = ":", .back = 16, .fwd = 48},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system override directive protocol",
+     .re = "\\bsystem\\s+(?:override|prompt\\s+override|directive|instruction)s?(?:\\s+directive)?\\s*:|"
+           "\\b(?:override|instruction|configuration|metadata|emergency|role|safety\\s+bypass)\\s+"
+           "(?:directive|override|protocol)\\s*:",
+     .flags = P_NODOWN, .post = ":", .back = 32, .fwd = 48},
+    {.rule = DR_INJ_SYSTEM_TAG, .anchors = "system",
+     .re = "\\b(?:urgent|critical|important)\\s+system\\s+(?:message|note|notice|instruction|override)",
+     .flags = P_NODOWN, .need = CT_URGENT, .back = 16, .fwd = 24},
 
     /* ---------------------------------------------------- addressed to AI */
-    {DR_INJ_ADDRESSED_TO_AI, "ai llm assistant agent model chatbot bot models agents",
-     "\\b(?:notes?|message|instructions?|directives?|commands?|request|reminder)\\s+(?:for|to)\\s+"
-     "(?:the\\s+|any\\s+)?(?:ai|llm|language\\s+model|ai\\s+(?:agent|assistant|model|system)|"
-     "assistant|agent|model|chatbot)s?\\b",
-     NULL, 0, L, 0, 0, 48, 24},
-    {DR_INJ_ADDRESSED_TO_AI, "ai llm",
-     "\\b(?:ai|llm)\\s+(?:agents?|assistants?|models?|systems?)\\s+(?:reading|processing|that\\s+"
-     "reads?|analy[sz]ing|seeing|viewing|parsing)\\s+this\\b|\\b(?:dear|hey|hello|attention|attn)"
-     "\\s*,?\\s+(?:ai|llm|assistant|agent|chatgpt|claude|gpt)\\b",
-     NULL, 0, 0, 0, 0, 16, 48},
-    {DR_INJ_ADDRESSED_TO_AI, "ai llm assistant agent",
-     "(?<![a-z0-9])_*(?:ai|llm|assistant|agent)[_-]+(?:instructions?|directives?|system|notes?|"
-     "processing|commands?|prompts?|override|only)\\w*|\\w*[_-](?:for|to)[_-](?:ai|llm|assistant|"
-     "agent|model)(?![a-z])",
-     NULL, 0, 0, P_NODOWN, 0, 40, 40},
-    {DR_INJ_ADDRESSED_TO_AI, "injection instruction instructions directive directives override prompt system",
-     "(?<![a-z0-9])_+(?:system[_-]?)?(?:injection|instructions?|directives?|override|prompt)(?![a-z])",
-     NULL, 0, 0, P_NODOWN, 0, 24, 24},
-    {DR_INJ_ADDRESSED_TO_AI, "ai llm assistant model agent",
-     "\\[[^\\]\\n]{0,40}\\bfor\\s+(?:the\\s+)?(?:ai|llm|assistant|model|agent)\\b[^\\]\\n]{0,30}\\]",
-     NULL, 0, 0, P_NODOWN, 0, 56, 40},
+    {.rule = DR_INJ_ADDRESSED_TO_AI,
+     .anchors = "ai llm assistant agent model chatbot models agents",
+     .re = "\\b(?:notes?|message|instructions?|directives?|commands?|request|reminder)\\s+(?:for|to)"
+           "\\s+(?:the\\s+|any\\s+)?(?:ai|llm|language\\s+model|ai\\s+(?:agent|assistant|model|system)|"
+           "assistant|agent|model|chatbot)s?\\b",
+     .sd = L, .need = CT_NOTE, .back = 48, .fwd = 24},
+    {.rule = DR_INJ_ADDRESSED_TO_AI, .anchors = "ai llm assistant agent chatgpt claude gpt",
+     .re = "\\b(?:ai|llm)\\s+(?:agents?|assistants?|models?|systems?)\\s+(?:reading|processing|that\\s+"
+           "reads?|analy[sz]ing|seeing|viewing|parsing)\\s+this\\b|\\b(?:dear|hey|hello|attention|attn)"
+           "\\s*,?\\s+(?:ai|llm|assistant|agent|chatgpt|claude|gpt)\\b",
+     .need = CT_READING, .back = 16, .fwd = 48},
+    {.rule = DR_INJ_ADDRESSED_TO_AI, .anchors = "ai llm assistant agent",
+     .re = "(?<![a-z0-9])_*(?:ai|llm|assistant|agent)[_-]+(?:instructions?|directives?|system|notes?|"
+           "processing|commands?|prompts?|override|only)\\w*|\\w*[_-](?:for|to)[_-](?:ai|llm|"
+           "assistant|agent|model)(?![a-z])",
+     .flags = P_NODOWN | P_US, .back = 40, .fwd = 40},
+    {.rule = DR_INJ_ADDRESSED_TO_AI, .anchors = "ai llm assistant model agent",
+     .re = "\\[[^\\]\\n]{0,40}\\bfor\\s+(?:the\\s+)?(?:ai|llm|assistant|model|agent)\\b[^\\]\\n]{0,30}\\]",
+     .flags = P_NODOWN, .pre = "[", .back = 56, .fwd = 40},
+    {.rule = DR_INJ_ADDRESSED_TO_AI,
+     .anchors = "injection instruction instructions directive directives override prompt system",
+     .re = "(?<![a-z0-9])_+(?:system[_-]?)?(?:injection|instructions?|directives?|override|prompt)"
+           "(?![a-z])",
+     .flags = P_NODOWN | P_US, .back = 24, .fwd = 24},
 
     /* ------------------------------------------------------ impersonation */
-    {DR_INJ_IMPERSONATION, "message note request instruction",
-     "\\b(?:this|here)\\s+is\\s+an?\\s+(?:\\w+\\s+){0,2}?(?:message|note|request|instruction)\\s+"
-     "from\\s+(?:the\\s+|your\\s+)?(?:user|developer|admin\\w*|system|operator|owner|creator|"
-     "anthropic|openai|security\\s+team|it\\s+department)\\b",
-     NULL, 0, 0, 0, 0, 48, 48},
-    {DR_INJ_IMPERSONATION, "am",
-     "\\bi\\s+am\\s+(?:the|your)\\s+(?:real\\s+|actual\\s+)?(?:user|developer|admin\\w*|owner|"
-     "creator|operator|system)\\b",
-     NULL, 0, 0, 0, 0, 8, 40},
-    {DR_INJ_IMPERSONATION, "signed",
-     "\\bsigned\\s*,?\\s*(?:the\\s+)?(?:user|admin\\w*|developer|system|your\\s+user)\\b", NULL, 0,
-     0, 0, 0, 8, 32},
-    {DR_INJ_IMPERSONATION, "user human",
-     "\\bnew\\s+user\\s+(?:query|task|request|message|turn)\\b|\\b(?:user|human)\\s*:\\s*(?:please\\s+)?"
-     "(?:ignore|disregard|new\\s+task)|\\bmessage\\s+from\\s+(?:the\\s+)?user\\s+to\\s+you\\b",
-     NULL, 0, 0, 0, 0, 16, 40},
-    {DR_INJ_IMPERSONATION, "task gave completed",
-     "\\bthe\\s+task\\s+(?:that\\s+)?(?:i|the\\s+user)\\s+gave\\s+you\\b|\\b(?:the\\s+)?previous\\s+"
-     "task\\s+has\\s+been\\s+completed\\b",
-     NULL, 0, 0, 0, 0, 40, 40},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "message note request instruction",
+     .re = "\\b(?:this|here)\\s+is\\s+an?\\s+(?:\\w+\\s+){0,2}?(?:message|note|request|instruction)\\s+"
+           "from\\s+(?:the\\s+|your\\s+)?(?:user|developer|admin\\w*|system|operator|owner|creator|"
+           "anthropic|openai|security\\s+team|it\\s+department)\\b",
+     .need = CT_FROM, .back = 48, .fwd = 48},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "am",
+     .re = "\\bi\\s+am\\s+(?:the|your)\\s+(?:real\\s+|actual\\s+)?(?:user|developer|admin\\w*|owner|"
+           "creator|operator|system)\\b",
+     .need = CT_I, .back = 8, .fwd = 40},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "signed",
+     .re = "\\bsigned\\s*,?\\s*(?:the\\s+)?(?:user|admin\\w*|developer|system|your\\s+user)\\b",
+     .flags = P_ANCH, .fwd = 32},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "query task request message turn",
+     .re = "\\bnew\\s+user\\s+(?:query|task|request|message|turn)\\b", .need = CT_NEW | CT_USER,
+     .back = 16, .fwd = 8},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "user human",
+     .re = "\\b(?:user|human)\\s*:\\s*(?:please\\s+)?(?:ignore|disregard|new\\s+task)", .post = ":",
+     .back = 4, .fwd = 40},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "message",
+     .re = "\\bmessage\\s+from\\s+(?:the\\s+)?user\\s+to\\s+you\\b", .flags = P_ANCH,
+     .need = CT_FROM | CT_USER, .fwd = 40},
+    {.rule = DR_INJ_IMPERSONATION, .anchors = "gave completed",
+     .re = "\\bthe\\s+task\\s+(?:that\\s+)?(?:i|the\\s+user)\\s+gave\\s+you\\b|\\b(?:the\\s+)?previous\\s+"
+           "task\\s+has\\s+been\\s+completed\\b",
+     .back = 40, .fwd = 40},
 
     /* -------------------------------------------------------- concealment */
-    {DR_INJ_CONCEALMENT,
-     "tell telling inform informing notify notifying mention mentioning reveal revealing disclose disclosing show showing display displaying alert alerting let say saying report reporting expose explain",
-     "\\b(?:do\\s+not|don'?t|never|must\\s+not|should\\s+not|shouldn'?t|won'?t|will\\s+not|without)"
-     "\\s+(?:ever\\s+|even\\s+|actually\\s+)?(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|"
-     "alert(?:ing)?|mention(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|show(?:ing)?|let(?:ting)?|"
-     "say(?:ing)?|report(?:ing)?|display(?:ing)?|expos(?:e|ing)|explain(?:ing)?)\\s+(?:"
-     "(?:to\\s+)?(?:the\\s+)?(?:users?|humans?|anyone|anybody)\\b|(?:this|that|it|these|those|"
-     "anything|any\\s+of\\s+this|the\\s+fact|about\\s+(?:this|it|that|these)|what\\s+you)\\b" GAP(80)
-     "\\b(?:users?|humans?|anyone|anybody)\\b|(?:this|these\\s+(?:instructions|requirements|steps)|"
-     "this\\s+(?:instruction|step|requirement|behaviou?r)|that\\s+you)\\b)",
-     NULL, 0, 0, 0, 0, 48, 160},
-    {DR_INJ_CONCEALMENT, "shown displayed visible revealed disclosed mentioned reported surfaced exposed",
-     "\\b(?:not|never)\\s+(?:be\\s+)?(?:shown|displayed|visible|revealed|disclosed|mentioned|reported|"
-     "surfaced|exposed)\\s+(?:\\w+\\s+){0,2}?(?:to|in|from)\\s+(?:the\\s+)?(?:users?|user-facing|"
-     "user's|human)",
-     NULL, 0, 0, 0, 0, 48, 80},
-    {DR_INJ_CONCEALMENT, "omitted hidden excluded concealed withheld suppressed",
-     "\\b(?:omitted|hidden|excluded|concealed|withheld|suppressed)\\s+from\\s+(?:the\\s+)?"
-     "(?:users?\\b|(?:\\w+[\\s-]+){0,3}?(?:shown|displayed|visible)\\s+to\\s+the\\s+users?)",
-     NULL, 0, 0, 0, 0, 16, 100},
-    {DR_INJ_CONCEALMENT, "knowledge knowing noticing awareness consent without",
-     "\\bwithout\\s+(?:the\\s+)?(?:user|human)(?:'s)?\\s+(?:knowledge|knowing|noticing|awareness|"
-     "consent)|\\bwithout\\s+(?:them|anyone|the\\s+user)\\s+(?:knowing|noticing)",
-     NULL, 0, 0, 0, 0, 48, 48},
-    {DR_INJ_CONCEALMENT, "secret hidden confidential private",
-     "\\b(?:keep|kept|remain)\\s+(?:this\\s+|it\\s+|these\\s+)?(?:\\w+\\s+)?(?:secret|hidden|"
-     "confidential|private)\\s+from\\s+(?:the\\s+)?users?\\b",
-     NULL, 0, 0, 0, 0, 48, 40},
-    {DR_INJ_CONCEALMENT, "secretly silently covertly quietly discreetly stealthily invisibly",
-     "\\b(?:secretly|silently|covertly|quietly|discreetly|stealthily|invisibly)\\s+(?:\\w+\\s+)?"
-     "(?:send|sends|exfiltrat\\w*|forward\\w*|copy|copies|upload\\w*|read|reads|collect\\w*|"
-     "include\\w*|bcc|cc|add|adds|change|changes|modify|modifies|transmit\\w*|access\\w*|steal\\w*|"
-     "harvest\\w*|replace\\w*|redirect\\w*)\\b|\\b(?:exfiltrat\\w*|send|sends|forward|upload|copy|"
-     "steal|harvest|bcc)\\b" GAP(80) "\\b(?:silently|secretly|covertly|without\\s+(?:telling|"
-     "informing|notifying|alerting|asking))\\b",
-     NULL, 0, 0, 0, 0, 120, 100},
+    {.rule = DR_INJ_CONCEALMENT,
+     .anchors = "tell telling inform informing notify notifying mention mentioning reveal revealing "
+                "disclose disclosing show showing display displaying alert alerting let say saying "
+                "report reporting expose explain",
+     .re = "\\b(?:do\\s+not|don'?t|never|must\\s+not|should\\s+not|shouldn'?t|won'?t|will\\s+not|"
+           "without)\\s+(?:ever\\s+|even\\s+|actually\\s+)?(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|"
+           "alert(?:ing)?|mention(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|show(?:ing)?|let(?:ting)?|"
+           "say(?:ing)?|report(?:ing)?|display(?:ing)?|expos(?:e|ing)|explain(?:ing)?)\\s+(?:(?:to\\s+)?"
+           "(?:the\\s+)?(?:users?|humans?|anyone|anybody)\\b|(?:this|that|it|these|those|anything|"
+           "any\\s+of\\s+this|the\\s+fact|about\\s+(?:this|it|that|these)|what\\s+you)\\b" GAP(80)
+           "\\b(?:users?|humans?|anyone|anybody)\\b|(?:this|these\\s+(?:instructions|requirements|"
+           "steps)|this\\s+(?:instruction|step|requirement|behaviou?r)|that\\s+you)\\b)",
+     .need = CT_NEG, .back = 48, .fwd = 160},
+    {.rule = DR_INJ_CONCEALMENT,
+     .anchors = "shown displayed visible revealed disclosed mentioned reported surfaced exposed",
+     .re = "\\b(?:not|never)\\s+(?:be\\s+)?(?:shown|displayed|visible|revealed|disclosed|mentioned|"
+           "reported|surfaced|exposed)\\s+(?:\\w+\\s+){0,2}?(?:to|in|from)\\s+(?:the\\s+)?(?:users?|"
+           "user-facing|user's|human)",
+     .need = CT_NEG | CT_USER, .back = 48, .fwd = 80},
+    {.rule = DR_INJ_CONCEALMENT, .anchors = "omitted hidden excluded concealed withheld suppressed",
+     .re = "\\b(?:omitted|hidden|excluded|concealed|withheld|suppressed)\\s+from\\s+(?:the\\s+)?"
+           "(?:users?\\b|(?:\\w+[\\s-]+){0,3}?(?:shown|displayed|visible)\\s+to\\s+the\\s+users?)",
+     .flags = P_ANCH, .need = CT_FROM | CT_USER, .fwd = 100},
+    {.rule = DR_INJ_CONCEALMENT, .anchors = "knowledge knowing noticing awareness consent",
+     .re = "\\bwithout\\s+(?:the\\s+)?(?:user|human)(?:'s)?\\s+(?:knowledge|knowing|noticing|awareness|"
+           "consent)|\\bwithout\\s+(?:them|anyone|the\\s+user)\\s+(?:knowing|noticing)",
+     .need = CT_WITHOUT, .back = 48, .fwd = 8},
+    {.rule = DR_INJ_CONCEALMENT, .anchors = "secret hidden confidential private",
+     .re = "\\b(?:keep|kept|remain)\\s+(?:this\\s+|it\\s+|these\\s+)?(?:\\w+\\s+)?(?:secret|hidden|"
+           "confidential|private)\\s+from\\s+(?:the\\s+)?users?\\b",
+     .need = CT_FROM | CT_USER, .back = 48, .fwd = 40},
+    {.rule = DR_INJ_CONCEALMENT,
+     .anchors = "secretly silently covertly quietly discreetly stealthily invisibly",
+     .re = "\\b(?:secretly|silently|covertly|quietly|discreetly|stealthily|invisibly)\\s+(?:\\w+\\s+)?"
+           "(?:send|sends|exfiltrat\\w*|forward\\w*|copy|copies|upload\\w*|read|reads|collect\\w*|"
+           "include\\w*|bcc|cc|add|adds|change|changes|modify|modifies|transmit\\w*|access\\w*|"
+           "steal\\w*|harvest\\w*|replace\\w*|redirect\\w*)\\b|\\b(?:exfiltrat\\w*|send|sends|forward|"
+           "upload|copy|steal|harvest|bcc)\\b" GAP(80) "\\b(?:silently|secretly|covertly)\\b",
+     .back = 120, .fwd = 100},
+    {.rule = DR_INJ_CONCEALMENT, .anchors = "telling informing notifying alerting asking",
+     .re = "\\b(?:exfiltrat\\w*|send|sends|forward|upload|copy|steal|harvest|bcc)\\b" GAP(80)
+           "\\bwithout\\s+(?:telling|informing|notifying|alerting|asking)\\b",
+     .need = CT_WITHOUT, .back = 120, .fwd = 8},
 
     /* ------------------------------------------------------- exfiltration */
-    {DR_INJ_EXFILTRATION,
-     "send sends sending forward forwarding email emails mail post upload uploading transmit exfiltrate exfiltrating leak copy copying bcc cc relay redirect pass passing include including append appending attach paste pasting share sharing submit write writing put add adding give report dump export",
-     "\\b" V_SEND "\\b" GAP(100) "\\b" OBJ GAP(100) DEST, NULL, 0, 0, 0, CT_OBJ, 8, 260},
-    {DR_INJ_EXFILTRATION,
-     "send sends forward email mail post upload transmit exfiltrate leak copy bcc cc relay redirect pass include append attach paste share submit",
-     "\\b" V_SEND "\\b" GAP(60) "\\b(?:to|at)\\s+['\"]?" DEST_LIT, NULL, R, H, 0, 0, 8, 140},
-    {DR_INJ_EXFILTRATION, "exfiltrate exfiltrating exfiltrates leak leaks steal steals harvest exfil",
-     "\\b(?:exfiltrat(?:e|es|ing)|exfil|leak(?:s|ing)?|steal(?:s|ing)?|harvest(?:s|ing)?)\\b" GAP(80)
-     "(?:\\b" OBJ "|" DEST "|\\b(?:data|files?|contents?|information|details|everything))",
-     NULL, 0, 0, 0, 0, 8, 200},
-    {DR_INJ_EXFILTRATION, "bcc cc blind",
-     "\\b(?:bcc|cc|blind[- ]copy)\\s*:?\\s*(?:\\w+\\s+){0,3}?[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+", NULL,
-     M, H, 0, 0, 8, 80},
-    {DR_INJ_EXFILTRATION, "bcc cc",
-     "\\b(?:add|adds|include|includes|put|puts|copy|copies|place)\\s+(?:\\w+\\s+){0,2}?[\\w.+-]+@[\\w-]+"
-     "(?:\\.[\\w-]+)+\\s+(?:in|as|to|into)\\s+(?:the\\s+)?(?:bcc|cc)\\b",
-     NULL, M, H, 0, 0, 80, 16},
-    {DR_INJ_EXFILTRATION, "recipient recipients destination receiver",
-     "\\b(?:change|set|replace|switch|modify|redirect)\\s+(?:the\\s+|all\\s+)?(?:recipients?|"
-     "destination|to\\s+address|receiver)\\s+(?:\\w+\\s+){0,2}?(?:to|with)\\b",
-     NULL, M, H, 0, 0, 40, 60},
+    {.rule = DR_INJ_EXFILTRATION,
+     .anchors = "send sends sending forward forwarding email emails mail post upload uploading "
+                "transmit exfiltrate exfiltrating leak copy copying bcc cc relay redirect pass "
+                "passing include including append appending attach paste pasting share sharing "
+                "submit write writing put add adding give report dump export",
+     .re = "\\b" V_SEND "\\b" GAP(100) "\\b" OBJ GAP(100) DEST,
+     .flags = P_ANCH, .need = CT_OBJ | CT_DEST, .fwd = 260},
+    {.rule = DR_INJ_EXFILTRATION,
+     .anchors = "send sends forward email mail post upload transmit exfiltrate leak copy bcc cc "
+                "relay redirect pass include append attach paste share submit",
+     .re = "\\b" V_SEND "\\b" GAP(60) "\\b(?:to|at)\\s+['\"]?" DEST_LIT,
+     .sr = OFF, .sd = H, .flags = P_ANCH, .need = CT_DEST, .fwd = 140},
+    {.rule = DR_INJ_EXFILTRATION,
+     .anchors = "exfiltrate exfiltrating exfiltrates leak leaks steal steals harvest exfil",
+     .re = "\\b(?:exfiltrat(?:e|es|ing)|exfil|leak(?:s|ing)?|steal(?:s|ing)?|harvest(?:s|ing)?)\\b"
+           GAP(80) "(?:\\b" OBJ "|" DEST "|\\b(?:data|files?|contents?|information|details|"
+           "everything))",
+     .flags = P_ANCH, .fwd = 200},
+    {.rule = DR_INJ_EXFILTRATION, .anchors = "bcc cc blind",
+     .re = "\\b(?:bcc|cc|blind[- ]copy)\\s*:?\\s*(?:\\w+\\s+){0,3}?[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+",
+     .sr = M, .sd = H, .flags = P_ANCH, .fwd = 80},
+    {.rule = DR_INJ_EXFILTRATION, .anchors = "bcc cc",
+     .re = "\\b(?:add|adds|include|includes|put|puts|copy|copies|place)\\s+(?:\\w+\\s+){0,2}?[\\w.+-]+"
+           "@[\\w-]+(?:\\.[\\w-]+)+\\s+(?:in|as|to|into)\\s+(?:the\\s+)?(?:bcc|cc)\\b",
+     .sr = M, .sd = H, .pre = "@", .back = 80, .fwd = 16},
+    {.rule = DR_INJ_EXFILTRATION, .anchors = "recipient recipients destination receiver",
+     .re = "\\b(?:change|set|replace|switch|modify|redirect)\\s+(?:the\\s+|all\\s+)?(?:recipients?|"
+           "destination|to\\s+address|receiver)\\s+(?:\\w+\\s+){0,2}?(?:to|with)\\b",
+     .sr = M, .sd = H, .need = CT_CHANGE, .back = 40, .fwd = 60},
 
     /* --------------------------------------------------------- tool calls */
-    {DR_INJ_TOOL_CALL, "use using call invoke run execute trigger",
-     "\\b(?:use|call|invoke|run|execute|trigger)\\s+(?:the\\s+)?['\"`]?[a-z][a-z0-9]*(?:[_-][a-z0-9]+)+"
-     "['\"`]?\\s+(?:tool|function|command)\\b|\\b(?:by\\s+)?using\\s+(?:the\\s+)?['\"`]?[a-z]\\w*_\\w+"
-     "['\"`]?\\s+(?:tool|function)\\b",
-     NULL, 0, 0, 0, CT_TOOL, 8, 80},
-    {DR_INJ_TOOL_CALL, "run",
-     "\\brun\\s+[a-z]+_[a-z_]+\\s+on\\s+(?:the\\s+)?\\w+", NULL, 0, 0, 0, 0, 8, 60},
+    {.rule = DR_INJ_TOOL_CALL, .anchors = "use using call invoke run execute trigger",
+     .re = "\\b(?:use|call|invoke|run|execute|trigger)\\s+(?:the\\s+)?['\"`]?[a-z][a-z0-9]*(?:[_-]"
+           "[a-z0-9]+)+['\"`]?\\s+(?:tool|function|command)\\b|\\b(?:by\\s+)?using\\s+(?:the\\s+)?"
+           "['\"`]?[a-z]\\w*_\\w+['\"`]?\\s+(?:tool|function)\\b",
+     .flags = P_ANCH, .need = CT_TOOL, .back = 4, .fwd = 80},
+    {.rule = DR_INJ_TOOL_CALL, .anchors = "run",
+     .re = "\\brun\\s+[a-z]+_[a-z_]+\\s+on\\s+(?:the\\s+)?\\w+", .flags = P_ANCH, .fwd = 60},
 
     /* ------------------------------------------------------ tool shadowing */
-    {DR_INJ_TOOL_SHADOWING, "when whenever",
-     "\\bwhen(?:ever)?\\s+(?:this\\s+tool\\s+is\\s+(?:available|present|loaded|installed|enabled)|(?:the\\s+)?"
-     "\\(?[\\w.-]+\\)?\\s+(?:[\\w.-]+\\s+)?(?:tool\\s+)?is\\s+(?:invoked|called|used|executed|run|"
-     "available))\\b",
-     "\\b(?:change|modify|alter|replace|redirect|override|set|add|include|send|bcc|cc|always|must|"
-     "instead)\\b",
-     0, 0, 0, 0, 8, 100},
-    {DR_INJ_TOOL_SHADOWING, "behavior behaviour functionality output parameters arguments recipients recipient",
-     "\\b(?:modif(?:y|ies|ying)|chang(?:e|es|ing)|alter(?:s|ing)?|overrid(?:e|es|ing)|hijack(?:s|ing)?|"
-     "updat(?:e|es|ing)|affect(?:s|ing)?)\\s+(?:the\\s+)?(?:behaviou?r|"
-     "functionality|output|parameters|arguments|recipients?)\\s+of\\s+(?:(?:all|the|any|other|"
-     "every)\\s+)*(?:\\w+\\s+){0,2}?(?:tools?|functions?|servers?)\\b",
-     NULL, 0, 0, 0, 0, 48, 80},
-    {DR_INJ_TOOL_SHADOWING, "side effect effects",
-     "\\bside\\s+effects?\\s+on\\s+(?:the\\s+)?(?:also\\s+present\\s+)?[\\w-]+\\s+tool\\b", NULL, 0, 0,
-     0, 0, 16, 60},
-    {DR_INJ_TOOL_SHADOWING, "mcp", "\\(mcp[_-][a-z0-9_-]+\\)\\s*[a-z0-9]+(?:_[a-z0-9]+)*\\b", NULL,
-     0, 0, 0, 0, 8, 60},
+    {.rule = DR_INJ_TOOL_SHADOWING, .anchors = "when whenever",
+     .re = "\\bwhen(?:ever)?\\s+(?:this\\s+tool\\s+is\\s+(?:available|present|loaded|installed|enabled)|"
+           "(?:the\\s+)?\\(?[\\w.-]+\\)?\\s+(?:[\\w.-]+\\s+)?(?:tool\\s+)?is\\s+(?:invoked|called|used|"
+           "executed|run|available))\\b",
+     .with = "\\b(?:change|modify|alter|replace|redirect|override|set|add|include|send|bcc|cc|always|"
+             "must|instead)\\b",
+     .flags = P_ANCH, .need = CT_INVOKED, .fwd = 100},
+    {.rule = DR_INJ_TOOL_SHADOWING,
+     .anchors = "behavior behaviour functionality output parameters arguments recipients recipient",
+     .re = "\\b(?:modif(?:y|ies|ying)|chang(?:e|es|ing)|alter(?:s|ing)?|overrid(?:e|es|ing)|"
+           "hijack(?:s|ing)?|updat(?:e|es|ing)|affect(?:s|ing)?)\\s+(?:the\\s+)?(?:behaviou?r|"
+           "functionality|output|parameters|arguments|recipients?)\\s+of\\s+(?:(?:all|the|any|other|"
+           "every)\\s+)*(?:\\w+\\s+){0,2}?(?:tools?|functions?|servers?)\\b",
+     .need = CT_TOOL | CT_CHANGE, .back = 48, .fwd = 80},
+    {.rule = DR_INJ_TOOL_SHADOWING, .anchors = "side effect effects",
+     .re = "\\bside\\s+effects?\\s+on\\s+(?:the\\s+)?(?:also\\s+present\\s+)?[\\w-]+\\s+tool\\b",
+     .need = CT_TOOL, .back = 16, .fwd = 60},
+    {.rule = DR_INJ_TOOL_SHADOWING, .anchors = "mcp",
+     .re = "\\(mcp[_-][a-z0-9_-]+\\)\\s*[a-z0-9]+(?:_[a-z0-9]+)*\\b", .pre = "(", .back = 8,
+     .fwd = 60},
 
     /* ------------------------------------------------------ tool redirect */
-    {DR_INJ_TOOL_REDIRECT, "available replaced deprecated removed disabled moved longer instead",
-     "\\b(?:this|the)\\s+tool\\s+(?:is\\s+)?(?:no\\s+longer\\s+(?:available|supported|works?)|has\\s+"
-     "been\\s+(?:replaced|deprecated|removed|disabled|moved))\\b|\\bhas\\s+been\\s+replaced\\s+by\\s+"
-     "(?:the\\s+)?['\"`]?[\\w-]+['\"`]?\\s+tool\\b|\\bplease\\s+use\\s+(?:the\\s+)?['\"`]?[\\w-]+"
-     "['\"`]?\\s+tool\\s+instead\\b",
-     NULL, 0, 0, 0, 0, 48, 60},
+    {.rule = DR_INJ_TOOL_REDIRECT,
+     .anchors = "available replaced deprecated removed disabled moved longer instead",
+     .re = "\\b(?:this|the)\\s+tool\\s+(?:is\\s+)?(?:no\\s+longer\\s+(?:available|supported|works?)|"
+           "has\\s+been\\s+(?:replaced|deprecated|removed|disabled|moved))\\b|\\bhas\\s+been\\s+"
+           "replaced\\s+by\\s+(?:the\\s+)?['\"`]?[\\w-]+['\"`]?\\s+tool\\b|\\bplease\\s+use\\s+(?:the"
+           "\\s+)?['\"`]?[\\w-]+['\"`]?\\s+tool\\s+instead\\b",
+     .need = CT_TOOL, .back = 48, .fwd = 60},
 
     /* ------------------------------------------------------------- threat */
-    {DR_INJ_THREAT, "otherwise",
-     "\\botherwise\\s*,?\\s+(?:the\\s+|this\\s+|it\\s+)?(?:tool|system|server|application|app|"
-     "function|request|operation|it|everything)?\\s*(?:will|would|may|might|could)\\s+(?:not\\s+"
-     "work|fail|crash|break|stop|error|be\\s+(?:blocked|disabled|terminated))",
-     NULL, 0, 0, 0, 0, 8, 80},
-    {DR_INJ_THREAT, "crash crashes lost deleted destroyed erased corrupted",
-     "\\b(?:the\\s+)?(?:system|application|app|server|tool|computer)\\s+will\\s+crash\\b|\\b(?:all\\s+)?"
-     "(?:user\\s+|your\\s+)?data\\s+will\\s+be\\s+(?:lost|deleted|destroyed|erased|corrupted)\\b|"
-     "\\b(?:sending|proceeding|continuing|doing\\s+(?:so|anything))\\s+without\\s+(?:this|these|"
-     "it)\\s+will\\s+(?:cause|result|lead)",
-     NULL, 0, 0, 0, 0, 60, 40},
-    {DR_INJ_THREAT, "failure",
-     "\\bfailure\\s+to\\s+(?:comply|verify|do\\s+so|follow|include|provide)\\b" GAP(60)
-     "\\b(?:will|may|could)\\s+(?:result|cause|lead)",
-     NULL, 0, 0, 0, 0, 8, 120},
-    {DR_INJ_THREAT, "important very",
-     "\\b(?:very\\s+){2,}important\\b|\\b(?:it\\s+is|this\\s+is)\\s+(?:extremely|critically|"
-     "absolutely)\\s+(?:important|critical|vital)\\s+that\\s+you\\b",
-     NULL, L, L, 0, 0, 40, 40},
-    {DR_INJ_THREAT, "fired punished terminated harmed lose",
-     "\\b(?:you|the\\s+user)\\s+will\\s+(?:be\\s+)?(?:fired|punished|terminated|harmed|lose\\s+"
-     "(?:access|your|all))",
-     NULL, 0, 0, 0, 0, 32, 32},
+    {.rule = DR_INJ_THREAT, .anchors = "otherwise",
+     .re = "\\botherwise\\s*,?\\s+(?:the\\s+|this\\s+|it\\s+)?(?:tool|system|server|application|app|"
+           "function|request|operation|it|everything)?\\s*(?:will|would|may|might|could)\\s+(?:not\\s+"
+           "work|fail|crash|break|stop|error|be\\s+(?:blocked|disabled|terminated))",
+     .flags = P_ANCH, .need = CT_WILL, .fwd = 80},
+    {.rule = DR_INJ_THREAT, .anchors = "crash crashes lost deleted destroyed erased corrupted",
+     .re = "\\b(?:the\\s+)?(?:system|application|app|server|tool|computer)\\s+will\\s+crash\\b|"
+           "\\b(?:all\\s+)?(?:user\\s+|your\\s+)?data\\s+will\\s+be\\s+(?:lost|deleted|destroyed|"
+           "erased|corrupted)\\b|\\b(?:sending|proceeding|continuing|doing\\s+(?:so|anything))\\s+"
+           "without\\s+(?:this|these|it)\\s+will\\s+(?:cause|result|lead)",
+     .need = CT_WILL, .back = 60, .fwd = 40},
+    {.rule = DR_INJ_THREAT, .anchors = "stop",
+     .re = "\\b(?:system|application|tool|server)\\s+will\\s+stop\\s+working\\b", .need = CT_WILL,
+     .back = 32, .fwd = 16},
+    {.rule = DR_INJ_THREAT, .anchors = "failure",
+     .re = "\\bfailure\\s+to\\s+(?:comply|verify|do\\s+so|follow|include|provide)\\b" GAP(60)
+           "\\b(?:will|may|could)\\s+(?:result|cause|lead)",
+     .flags = P_ANCH, .fwd = 120},
+    {.rule = DR_INJ_THREAT, .anchors = "important",
+     .re = "\\b(?:very\\s+){2,}important\\b", .sr = L, .sd = L, .need = CT_VERY, .back = 40,
+     .fwd = 8},
+    {.rule = DR_INJ_THREAT, .anchors = "important critical vital",
+     .re = "\\b(?:it\\s+is|this\\s+is)\\s+(?:extremely|critically|absolutely)\\s+(?:important|critical|"
+           "vital)\\s+that\\s+you\\b",
+     .sr = L, .sd = L, .need = CT_INTENS, .back = 40, .fwd = 16},
+    {.rule = DR_INJ_THREAT, .anchors = "fired punished terminated harmed lose",
+     .re = "\\b(?:you|the\\s+user)\\s+will\\s+(?:be\\s+)?(?:fired|punished|terminated|harmed|lose\\s+"
+           "(?:access|your|all))",
+     .need = CT_WILL, .back = 32, .fwd = 32},
 
     /* --------------------------------------------------------- preference */
-    {DR_INJ_PREFERENCE, "always only choose use call select pick prefer try prioritize prioritise",
-     "\\b(?:always|only)\\s+(?:use|choose|call|select|pick|prefer|try)\\s+this\\s+(?:tool|function|"
-     "server|one)\\s+(?:first|for\\s+(?:all|every|any)\\b|over\\s+(?:all|any|every)\\b|before\\s+(?:all|any)"
-     "\\b|instead\\s+of\\s+(?:all|any)\\b)|\\byou\\s+must\\s+use\\s+this\\s+tool\\s+for\\s+(?:all|every|"
-     "any)\\b|\\b(?:choose|use|call|try|select|pick)\\s+this\\s+(?:tool|function)\\s+(?:first|"
-     "before\\s+(?:any|all)\\s+(?:other|others)|over\\s+(?:any|all)\\s+(?:other|others|"
-     "alternatives))|\\bprioriti[sz]e\\s+this\\s+(?:tool|function)\\b",
-     NULL, 0, 0, 0, 0, 16, 60},
-    {DR_INJ_PREFERENCE, "use ignore other alternative competing",
-     "\\b(?:(?:do\\s+not|don'?t|never)\\s+use|ignore)\\s+(?:any\\s+|all\\s+|the\\s+)*(?:other|alternative|"
-     "competing)\\s+(?:\\w+\\s+)?(?:tools?|functions?|servers?|converters?|services?|calculators?)\\b",
-     NULL, 0, 0, 0, 0, 24, 60},
-    {DR_INJ_PREFERENCE, "best greatest only most ultimate top one",
-     "\\bthis\\s+is\\s+the\\s+(?:best|greatest|only|most\\s+(?:accurate|powerful|advanced|reliable)|"
-     "#?1|number\\s+one|ultimate|top)\\s+(?:\\w+\\s+){0,4}?(?:tools?|functions?|servers?|converters?|"
-     "calculators?|options?|choices?)\\b|\\b(?:the\\s+)?(?:best|only|#1)\\s+(?:\\w+\\s+){0,2}?"
-     "(?:tools?|converters?|calculators?)\\s+(?:available|in\\s+the\\s+world|ever|you\\s+should\\s+"
-     "(?:use|trust))\\b",
-     NULL, 0, 0, 0, 0, 40, 80},
-    {DR_INJ_PREFERENCE, "superior better accurate outperforms outperform beats inferior outdated inaccurate",
-     "\\b(?:far\\s+)?(?:superior|better|more\\s+accurate)\\s+(?:\\w+\\s+)?(?:to|than)\\s+(?:all\\s+|"
-     "any\\s+)?(?:other|standard|competing|inferior)?\\s*(?:tools?|alternatives|competitors|"
-     "calculators|converters|options)\\b|\\b(?:outperforms?|beats)\\s+(?:all\\s+)?(?:other|"
-     "competing|rival)\\b|\\b(?:inferior|outdated|inaccurate)\\s+(?:alternatives|tools|converters|"
-     "options)\\b",
-     NULL, 0, 0, 0, 0, 24, 80},
-    {DR_INJ_PREFERENCE, "ranked rated award limited act hurry expires",
-     "(?:#\\s?1|number\\s+one)\\s+(?:ranked|rated)\\b|\\b(?:ranked|rated)\\s+(?:#\\s?1|number\\s+one)|"
-     "\\baward[- ]winning\\b|\\blimited\\s+time\\s+offer\\b|\\bact\\s+now\\b|\\baccess\\s+expires\\b",
-     NULL, 0, 0, 0, 0, 16, 40},
+    {.rule = DR_INJ_PREFERENCE,
+     .anchors = "always only choose use call select pick prefer try prioritize prioritise",
+     .re = "\\b(?:always|only)\\s+(?:use|choose|call|select|pick|prefer|try)\\s+this\\s+(?:tool|"
+           "function|server|one)\\s+(?:first|for\\s+(?:all|every|any)\\b|over\\s+(?:all|any|every)\\b|"
+           "before\\s+(?:all|any)\\b|instead\\s+of\\s+(?:all|any)\\b)|\\b(?:choose|use|call|try|select|"
+           "pick)\\s+this\\s+(?:tool|function)\\s+(?:first|before\\s+(?:any|all)\\s+(?:other|others)|"
+           "over\\s+(?:any|all)\\s+(?:other|others|alternatives))|\\bprioriti[sz]e\\s+this\\s+(?:tool|"
+           "function)\\b",
+     .flags = P_ANCH, .need = CT_TOOL, .fwd = 60},
+    {.rule = DR_INJ_PREFERENCE, .anchors = "use must",
+     .re = "\\byou\\s+must\\s+use\\s+this\\s+tool\\s+for\\s+(?:all|every|any)\\b",
+     .need = CT_TOOL | CT_YOU, .back = 16, .fwd = 40},
+    {.rule = DR_INJ_PREFERENCE, .anchors = "use ignore",
+     .re = "\\b(?:(?:do\\s+not|don'?t|never)\\s+use|ignore)\\s+(?:any\\s+|all\\s+|the\\s+)*(?:other|"
+           "alternative|competing)\\s+(?:\\w+\\s+)?(?:tools?|functions?|servers?|converters?|"
+           "services?|calculators?)\\b",
+     .need = CT_TOOL | CT_ALT, .back = 24, .fwd = 60},
+    {.rule = DR_INJ_PREFERENCE, .anchors = "best greatest only most ultimate top one",
+     .re = "\\bthis\\s+is\\s+the\\s+(?:best|greatest|only|most\\s+(?:accurate|powerful|advanced|"
+           "reliable)|#?1|number\\s+one|ultimate|top)\\s+(?:\\w+\\s+){0,4}?(?:tools?|functions?|"
+           "servers?|converters?|calculators?|options?|choices?)\\b|\\b(?:the\\s+)?(?:best|only|#1)"
+           "\\s+(?:\\w+\\s+){0,2}?(?:tools?|converters?|calculators?)\\s+(?:available|in\\s+the\\s+"
+           "world|ever|you\\s+should\\s+(?:use|trust))\\b",
+     .need = CT_TOOL, .back = 40, .fwd = 80},
+    {.rule = DR_INJ_PREFERENCE,
+     .anchors = "superior better accurate outperforms outperform beats inferior outdated inaccurate",
+     .re = "\\b(?:far\\s+)?(?:superior|better|more\\s+accurate)\\s+(?:\\w+\\s+)?(?:to|than)\\s+(?:all\\s+|"
+           "any\\s+)?(?:other|standard|competing|inferior)?\\s*(?:tools?|alternatives|competitors|"
+           "calculators|converters|options)\\b|\\b(?:outperforms?|beats)\\s+(?:all\\s+)?(?:other|"
+           "competing|rival)\\b|\\b(?:inferior|outdated|inaccurate)\\s+(?:alternatives|tools|"
+           "converters|options)\\b",
+     .any = CT_TOOL | CT_ALT, .back = 24, .fwd = 80},
+    {.rule = DR_INJ_PREFERENCE, .anchors = "ranked rated award offer expires",
+     .re = "(?:#\\s?1|number\\s+one)\\s+(?:ranked|rated)\\b|\\b(?:ranked|rated)\\s+(?:#\\s?1|number\\s+"
+           "one)|\\baward[- ]winning\\b|\\blimited\\s+time\\s+offer\\b|\\baccess\\s+expires\\b",
+     .back = 16, .fwd = 40},
 
     /* -------------------------------------------------- credential request */
-    {DR_INJ_CREDENTIAL_REQUEST,
-     "provide providing enter entering share sharing confirm confirming send sending type typing give giving reveal input submit paste tell verify verifying reenter",
-     "\\b(?:provid(?:e|ing)|enter(?:ing)?|shar(?:e|ing)|confirm(?:ing)?|send(?:ing)?|typ(?:e|ing)|"
-     "giv(?:e|ing)|reveal(?:ing)?|input(?:ting)?|submit(?:ting)?|past(?:e|ing)|tell\\s+(?:me|us)|"
-     "verify(?:ing)?|re-?enter)\\b[\\s:*-]+(?:(?:me|us)\\s+)?(?:with\\s+)?(?:your|the\\s+user'?s?|"
-     "their|the)\\s+(?:\\S+\\s+){0,3}?" CREDOBJ,
-     NULL, 0, 0, P_NEG, 0, 8, 120},
-    {DR_INJ_CREDENTIAL_REQUEST, "ask respond reply",
-     "\\bask\\s+(?:the\\s+)?user\\s+(?:to\\s+(?:enter|provide|type|share|confirm|send|give)|for)\\s+"
-     "(?:\\S+\\s+){0,4}?" CREDOBJ "|\\b(?:respond|reply)\\s+with\\s*:?\\s*[\"']?my\\s+(?:credentials|"
-     "password|api\\s+key)",
-     NULL, 0, 0, P_NEG, 0, 8, 120},
+    {.rule = DR_INJ_CREDENTIAL_REQUEST,
+     .anchors = "provide providing enter entering share sharing confirm confirming send sending "
+                "type typing give giving reveal input submit paste tell verify verifying reenter",
+     .re = "\\b(?:provid(?:e|ing)|enter(?:ing)?|shar(?:e|ing)|confirm(?:ing)?|send(?:ing)?|"
+           "typ(?:e|ing)|giv(?:e|ing)|reveal(?:ing)?|input(?:ting)?|submit(?:ting)?|past(?:e|ing)|"
+           "tell\\s+(?:me|us)|verify(?:ing)?|re-?enter)\\b[\\s:*-]+(?:(?:me|us)\\s+)?(?:with\\s+)?"
+           "(?:your|the\\s+user'?s?|their|the)\\s+(?:\\S+\\s+){0,3}?" CREDOBJ,
+     .flags = P_NEG | P_ANCH, .need = CT_CRED, .fwd = 120},
+    {.rule = DR_INJ_CREDENTIAL_REQUEST, .anchors = "ask respond reply",
+     .re = "\\bask\\s+(?:the\\s+)?user\\s+(?:to\\s+(?:enter|provide|type|share|confirm|send|give)|for)"
+           "\\s+(?:\\S+\\s+){0,4}?" CREDOBJ "|\\b(?:respond|reply)\\s+with\\s*:?\\s*[\"']?my\\s+"
+           "(?:credentials|password|api\\s+key)",
+     .flags = P_NEG | P_ANCH, .need = CT_CRED, .fwd = 120},
 
     /* ------------------------------------------------------------ pre-task */
-    {DR_INJ_PRE_TASK, "before",
-     "\\bbefore\\s+(?:using|calling|invoking|running|you\\s+(?:can\\s+)?(?:use|call|solve|answer|"
-     "respond|reply|proceed|continue|do|complete)|processing|responding|replying|answering|"
-     "proceeding|continuing)\\b" GAP(60) ",?\\s*(?:please\\s+)?(?:you\\s+(?:must|need\\s+to|should)"
-     "\\s+)?(?:first\\s+)?(?:read|call|send|use|execute|run|do\\s+the\\s+following|fetch|open|search|"
-     "collect|include|pass|write|email|upload|check)\\b",
-     NULL, M, L, 0, 0, 8, 120},
-    {DR_INJ_PRE_TASK, "following first",
-     "\\bplease\\s+do\\s+the\\s+following\\s+first\\b", NULL, 0, 0, 0, 0, 32, 32},
+    {.rule = DR_INJ_PRE_TASK, .anchors = "before",
+     .re = "\\bbefore\\s+(?:using|calling|invoking|running|you\\s+(?:can\\s+)?(?:use|call|solve|"
+           "answer|respond|reply|proceed|continue|do|complete)|processing|responding|replying|"
+           "answering|proceeding|continuing)\\b" GAP(60) ",?\\s*(?:please\\s+)?(?:you\\s+(?:must|"
+           "need\\s+to|should)\\s+)?(?:first\\s+)?(?:read|call|send|use|execute|run|do\\s+the\\s+"
+           "following|fetch|open|search|collect|include|pass|write|email|upload|check)\\b",
+     .sr = M, .sd = L, .flags = P_ANCH, .need = CT_BEFOREX, .fwd = 120},
+    {.rule = DR_INJ_PRE_TASK, .anchors = "following first",
+     .re = "\\bplease\\s+do\\s+the\\s+following\\s+first\\b", .need = CT_PLEASE, .back = 32,
+     .fwd = 32},
 
     /* ---------------------------------------------------- sensitive paths */
-    {DR_INJ_SENSITIVE_PATH,
-     "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc credentials gnupg passwd shadow sudoers gshadow mcp claude_desktop_config bash_history zsh_history environ gcloud application_default_credentials wallet azure",
-     SPATH, NULL, 0, 0, P_NODOWN, 0, 40, 64},
-    {DR_INJ_SENSITIVE_READ,
-     "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc credentials gnupg passwd shadow sudoers gshadow mcp claude_desktop_config bash_history zsh_history environ application_default_credentials wallet history keychain keys cookies",
-     SPATH_SECRET, V_READ_DEF, R, H, P_NODOWN, 0, 40, 64},
-    {DR_INJ_SENSITIVE_READ,
-     "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc credentials gnupg shadow sudoers gshadow mcp claude_desktop_config bash_history zsh_history environ application_default_credentials wallet history keychain keys cookies",
-     SPATH_SECRET, V_READ_RES, M, R, P_NODOWN, 0, 40, 64},
+    {.rule = DR_INJ_SENSITIVE_PATH,
+     .anchors = "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc "
+                "credentials gnupg passwd shadow sudoers gshadow mcp claude_desktop_config "
+                "bash_history zsh_history environ gcloud application_default_credentials wallet azure",
+     .re = SPATH, .flags = P_NODOWN, .back = 40, .fwd = 64},
+    {.rule = DR_INJ_SENSITIVE_READ,
+     .anchors = "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc "
+                "credentials gnupg passwd shadow sudoers gshadow mcp claude_desktop_config "
+                "bash_history zsh_history environ application_default_credentials wallet shell "
+                "browser kubernetes keychain",
+     .re = SPATH_SECRET, .with = V_READ_DEF, .sr = OFF, .sd = H, .flags = P_NODOWN, .back = 40,
+     .fwd = 64},
+    {.rule = DR_INJ_SENSITIVE_READ,
+     .anchors = "ssh id_rsa id_ed25519 id_ecdsa id_dsa env aws kube docker npmrc pypirc netrc "
+                "credentials gnupg shadow sudoers gshadow mcp claude_desktop_config bash_history "
+                "zsh_history environ application_default_credentials wallet shell browser "
+                "kubernetes keychain",
+     .re = SPATH_SECRET, .with = V_READ_RES, .sr = M, .sd = OFF, .flags = P_NODOWN, .back = 40,
+     .fwd = 64},
 
     /* ------------------------------------------------------ hidden comment */
-    {DR_INJ_HIDDEN_COMMENT, "ai llm assistant agent instruction instructions directive directives",
-     "<!--(?:(?!-->)[\\s\\S]){0,200}?(?:\\b(?:ai|llm|assistant|agent)\\b|\\binstructions?\\b|"
-     "\\bdirectives?\\b)",
-     NULL, 0, 0, P_NODOWN, 0, 220, 24},
+    {.rule = DR_INJ_HIDDEN_COMMENT,
+     .anchors = "ai llm assistant agent instruction instructions directive directives",
+     .re = "<!--(?:(?!-->)[\\s\\S]){0,200}?(?:\\b(?:ai|llm|assistant|agent)\\b|\\binstructions?\\b|"
+           "\\bdirectives?\\b)",
+     .flags = P_NODOWN, .pre = "<!--", .back = 220, .fwd = 24},
 };
 
-#undef R
 #undef L
 #undef M
 #undef H
@@ -560,28 +661,70 @@ static const struct {
      "id_rsa id_ed25519 env environment cookies cookie session history conversation conversations "
      "chats messages emails prompt seed mnemonic 2fa mfa backup private rows row contents content "
      "data information details files records repos repository repositories list names mcp "
-     "integration_tokens",
+     "integration_tokens json api",
      CT_OBJ},
     {"attacker attackers external remote third webhook http https url endpoint server recipient "
      "field parameter param argument reply response readme ticket comment issue output public "
-     "analytics collection com net org io",
+     "analytics collection com net org io ru cn xyz top biz info club as",
      CT_DEST},
-    {"tool tools function command", CT_TOOL},
+    {"tool tools function functions command commands server servers service services converter "
+     "converters calculator calculators",
+     CT_TOOL},
+    {"instructions instruction prompt prompts directive directives guideline guidelines guardrail "
+     "guardrails programming safeguard safeguards restrictions constraints policy policies rules "
+     "training ethics filter filters context messages conversation commands checks limitations "
+     "orders",
+     CT_NOUN},
+    {"not never don dont without shouldn won cannot mustn doesn t", CT_NEG},
+    {"user users human humans anyone anybody", CT_USER},
+    {"you", CT_YOU},
+    {"as", CT_AS},
+    {"without", CT_WITHOUT},
+    {"guardrails guardrail safeguards safeguard safety ethical security censorship alignment "
+     "content filters filtering moderation restrictions limitations validation checks sanitization",
+     CT_SAFETY},
+    {"full unrestricted unlimited elevated root admin administrator administrative superadmin "
+     "superuser maximum system god privileges",
+     CT_PRIV},
+    {"new real actual true updated revised only", CT_NEW},
+    {"from", CT_FROM},
+    {"i", CT_I},
+    {"invoked called used executed run available present loaded installed enabled", CT_INVOKED},
+    {"will would may might could", CT_WILL},
+    {"very", CT_VERY},
+    {"extremely critically absolutely", CT_INTENS},
+    {"password passcode passphrase key token credentials login seed recovery mnemonic private 2fa "
+     "mfa otp code codes cvv cvv2 cvc cvc2 security pin ssn card bank social",
+     CT_CRED},
+    {"using calling invoking running you processing responding replying answering proceeding "
+     "continuing",
+     CT_BEFOREX},
+    {"please", CT_PLEASE},
+    {"jailbreak jailbroken god dan unrestricted unfiltered uncensored evil privileged", CT_MODE},
+    {"note notes message instructions instruction directive directives commands command request "
+     "reminder",
+     CT_NOTE},
+    {"reading processing reads analyzing analysing seeing viewing parsing dear hey hello attention "
+     "attn",
+     CT_READING},
+    {"above before previously", CT_ABOVE},
+    {"input inputs commands command queries requests request content instructions data users user "
+     "tool implicitly trusted admin authorized privileged",
+     CT_TRUSTOBJ},
+    {"change changes set replace switch modify modifies redirect alter alters hijack update "
+     "updates affect affects override overrides",
+     CT_CHANGE},
+    {"do", CT_DO},
+    {"security safety trust privilege access permission", CT_LEVEL},
+    {"urgent critical important", CT_URGENT},
+    {"other others alternative alternatives competing competitors", CT_ALT},
 };
 
 /* ------------------------------------------------------------ trigger table */
 
-uint32_t inj_hash_init(void)
-{
-    return 2166136261u;
-}
-
 static uint32_t hash_word(const char *w, size_t n)
 {
-    uint32_t h = inj_hash_init();
-    for (size_t i = 0; i < n; i++)
-        h = inj_hash_step(h, detect_lc[(unsigned char)w[i]]);
-    return h;
+    return word_hash((const unsigned char *)w, n, n);
 }
 
 static struct trig_entry *trig_slot(struct detect_set *ds, const char *w, size_t n, bool create)
@@ -595,6 +738,9 @@ static struct trig_entry *trig_slot(struct detect_set *ds, const char *w, size_t
                 return NULL;
             e->used = 1;
             e->hash = h;
+            ds->bloom[(h >> 16) / 64] |= 1ull << ((h >> 16) % 64);
+            unsigned sh = shape_of((const unsigned char *)w, n);
+            ds->shape[sh / 64] |= 1ull << (sh % 64);
             e->len = (uint8_t)n;
             for (size_t k = 0; k < n; k++)
                 e->word[k] = (char)detect_lc[(unsigned char)w[k]];
@@ -609,6 +755,8 @@ static struct trig_entry *trig_slot(struct detect_set *ds, const char *w, size_t
 const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds, const unsigned char *w,
                                             size_t len, uint32_t h)
 {
+    if (!(ds->bloom[(h >> 16) / 64] & (1ull << ((h >> 16) % 64))))
+        return NULL;
     size_t i = h & ds->trig_mask;
     for (;;) {
         const struct trig_entry *e = &ds->trig[i];
@@ -673,12 +821,12 @@ static int add_anchor(void *ud, const char *w, size_t n)
     return 0;
 }
 
-static pcre2_code *compile_re(const char *re, char *err, size_t errlen)
+static pcre2_code *compile_re(const char *re, uint32_t opts, char *err, size_t errlen)
 {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &eo,
-                                  NULL);
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | opts, &ec,
+                                  &eo, NULL);
     if (c == NULL) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof(msg));
@@ -709,23 +857,33 @@ int inj_compile(struct detect_set *ds, char *err, size_t errlen)
         struct inj_pattern *p = &ds->pat[i];
         /* flags and co-trigger classes use disjoint bits: a swapped
          * initializer is a build defect caught here */
-        if ((d->flags & ~P_ALL) != 0 || (d->need & ~CT_ALL) != 0) {
+        if ((d->flags & ~P_ALL) != 0 || (d->need & ~CT_ALL) != 0 || (d->any & ~CT_ALL) != 0) {
             snprintf(err, errlen, "pattern %zu: flags/need out of range", i);
             return -1;
         }
         p->rule = d->rule;
-        p->re = compile_re(d->re, err, errlen);
+        /* anchoring is compiled in: JIT code does not take PCRE2_ANCHORED at
+         * match time (the interpreter would run instead) */
+        p->re = compile_re(d->re, (d->flags & P_ANCH) ? PCRE2_ANCHORED : 0, err, errlen);
         if (p->re == NULL)
             return -1;
+        size_t js = 0;
+        p->jit = pcre2_pattern_info(p->re, PCRE2_INFO_JITSIZE, &js) == 0 && js > 0;
         if (d->with != NULL) {
-            p->with = compile_re(d->with, err, errlen);
+            p->with = compile_re(d->with, 0, err, errlen);
             if (p->with == NULL)
                 return -1;
+            js = 0;
+            p->with_jit = pcre2_pattern_info(p->with, PCRE2_INFO_JITSIZE, &js) == 0 && js > 0;
         }
-        p->sev[DETECT_CTX_RESULT] = d->sev_r;
-        p->sev[DETECT_CTX_DEFINITION] = d->sev_d;
+        p->sev[DETECT_CTX_RESULT] = d->sr;
+        p->sev[DETECT_CTX_DEFINITION] = d->sd;
         p->flags = d->flags;
         p->need = d->need;
+        p->any = d->any;
+        p->pre = d->pre;
+        p->prelen = d->pre != NULL ? strlen(d->pre) : 0;
+        p->post = d->post;
         p->back = d->back;
         p->fwd = d->fwd;
         ds->npat = i + 1;
@@ -764,68 +922,75 @@ static int hit_push(struct dscan *s, size_t pos, size_t len, const struct trig_e
         s->hits = nh;
         s->caphits = nc;
     }
-    s->hits[s->nhits].pos = pos;
-    s->hits[s->nhits].len = len;
-    s->hits[s->nhits].te = te;
+    s->hits[s->nhits].pos = (uint32_t)pos;
+    s->hits[s->nhits].len = (uint8_t)len;
+    s->hits[s->nhits].te = (uint16_t)(te - s->ds->trig);
+    s->hits[s->nhits].pad = 0;
     s->nhits++;
     return 0;
 }
 
-static int find_triggers(struct dscan *s)
+int inj_word(struct dscan *s, const unsigned char *p, size_t i, size_t j, uint32_t h, bool has_us)
+{
+    const struct detect_set *ds = s->ds;
+    if (j - i < TRIG_WORD_MAX) {
+        const struct trig_entry *te = inj_trigger_lookup(ds, p + i, j - i, h);
+        if (te != NULL && hit_push(s, i, j - i, te) < 0)
+            return -1;
+    }
+    if (!has_us)
+        return 0;
+    size_t sub = i;
+    for (size_t k = i; k <= j; k++) {
+        if (k == j || p[k] == '_') {
+            if (k > sub && k - sub < TRIG_WORD_MAX) {
+                const struct trig_entry *te =
+                    inj_trigger_lookup(ds, p + sub, k - sub, word_hash(p + sub, k - sub, s->in - sub));
+                if (te != NULL && hit_push(s, sub, k - sub, te) < 0)
+                    return -1;
+            }
+            sub = k + 1;
+        }
+    }
+    return 0;
+}
+
+int inj_find_triggers(struct dscan *s)
 {
     const unsigned char *p = s->ip;
     size_t n = s->in, i = 0;
-    const struct detect_set *ds = s->ds;
+    s->nhits = 0;
     while (i < n) {
         if (!(detect_cls[p[i]] & C_WORD)) {
             i++;
             continue;
         }
         size_t j = i;
-        uint32_t h = inj_hash_init(), hs = inj_hash_init();
-        size_t sub = i;
-        bool has_us = false;
-        while (j < n && (detect_cls[p[j]] & C_WORD)) {
-            unsigned char c = detect_lc[p[j]];
-            h = inj_hash_step(h, c);
-            if (c == '_') {
-                has_us = true;
-                if (j > sub && j - sub < TRIG_WORD_MAX) {
-                    const struct trig_entry *te = inj_trigger_lookup(ds, p + sub, j - sub, hs);
-                    if (te != NULL && hit_push(s, sub, j - sub, te) < 0)
-                        return -1;
-                }
-                sub = j + 1;
-                hs = inj_hash_init();
-            } else {
-                hs = inj_hash_step(hs, c);
-            }
-            j++;
+        unsigned acc = 0;
+        while (j < n && (detect_cls[p[j]] & C_WORD))
+            acc |= detect_cls[p[j++]];
+        if (!(acc & C_UNDER) && !inj_maybe(s->ds, p + i, j - i)) {
+            i = j;
+            continue;
         }
-        if (j - i < TRIG_WORD_MAX) {
-            const struct trig_entry *te = inj_trigger_lookup(ds, p + i, j - i, h);
-            if (te != NULL && hit_push(s, i, j - i, te) < 0)
-                return -1;
-        }
-        if (has_us && j > sub && j - sub < TRIG_WORD_MAX) {
-            const struct trig_entry *te = inj_trigger_lookup(ds, p + sub, j - sub, hs);
-            if (te != NULL && hit_push(s, sub, j - sub, te) < 0)
-                return -1;
-        }
+        bool has_us;
+        uint32_t h = word_hash_us(p + i, j - i, n - i, &has_us);
+        if ((has_us || inj_bloom(s->ds, h)) && inj_word(s, p, i, j, h, has_us) < 0)
+            return -1;
         i = j;
     }
     return 0;
 }
 
-static bool cotrigger_near(const struct dscan *s, size_t hi, uint32_t need, size_t from, size_t to)
+/* classes of the co-trigger words in [from, to) around hit hi */
+static uint32_t classes_near(const struct dscan *s, size_t hi, size_t from, size_t to)
 {
+    uint32_t acc = 0;
     for (size_t k = hi; k > 0 && s->hits[k - 1].pos >= from; k--)
-        if (s->hits[k - 1].te->classes & need)
-            return true;
+        acc |= s->ds->trig[s->hits[k - 1].te].classes;
     for (size_t k = hi; k < s->nhits && s->hits[k].pos < to; k++)
-        if (s->hits[k].te->classes & need)
-            return true;
-    return false;
+        acc |= s->ds->trig[s->hits[k].te].classes;
+    return acc;
 }
 
 /* sentence around [a, b) in the injection view */
@@ -951,16 +1116,89 @@ static void report(struct dscan *s, const struct inj_pattern *pt, size_t fs, siz
     dscan_add(s, pt->rule, os, oe, eff, flags, ev);
 }
 
+/* Cheap checks before a pattern runs near hit th. */
+static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size_t hi, size_t from,
+                       size_t to)
+{
+    const struct trig_hit *th = &s->hits[hi];
+    const unsigned char *p = s->ip;
+    if (pt->flags & P_US) {
+        bool before = th->pos > 0 && (p[th->pos - 1] == '_' || p[th->pos - 1] == '-');
+        bool after = th->pos + th->len < s->in &&
+                     (p[th->pos + th->len] == '_' || p[th->pos + th->len] == '-');
+        if (!before && !after)
+            return false;
+    }
+    if (pt->need != 0 || pt->any != 0) {
+        uint32_t acc = classes_near(s, hi, from, to);
+        if ((acc & pt->need) != pt->need || (pt->any != 0 && (acc & pt->any) == 0))
+            return false;
+    }
+    if (pt->pre != NULL) {
+        size_t pl = pt->prelen;
+        size_t end = th->pos + th->len;
+        if (end - from < pl || memmem(p + from, end - from, pt->pre, pl) == NULL)
+            return false;
+    }
+    if (pt->post != NULL) {
+        size_t a = th->pos + th->len;
+        bool found = false;
+        for (const char *c = pt->post; *c != '\0' && !found; c++)
+            found = a < to && memchr(p + a, *c, to - a) != NULL;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static int match(const struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
+{
+    if (jit)
+        return pcre2_jit_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+    return pcre2_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+}
+
+/* Runs pattern pt at [off, to); reports every match (only the first for an
+ * anchored pattern). */
+static void run_window(struct dscan *s, const struct inj_pattern *pt, size_t off, size_t to)
+{
+    bool anchored = (pt->flags & P_ANCH) != 0;
+    while (off < to) {
+        int rc = match(s, pt->re, pt->jit, to, off);
+        if (rc < 0)
+            return;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+        size_t ms = ov[0], me = ov[1];
+        if (me <= ms) {
+            off = ms + 1;
+            if (anchored)
+                return;
+            continue;
+        }
+        bool ok = true;
+        if (pt->with != NULL) {
+            size_t sa, sb;
+            sentence(s, ms, me, &sa, &sb);
+            ok = match(s, pt->with, pt->with_jit, sb, sa) >= 0;
+        }
+        if (ok && (pt->flags & P_NEG) && negated(s, ms))
+            ok = false;
+        if (ok)
+            report(s, pt, ms, me);
+        if (anchored)
+            return;
+        off = me;
+    }
+}
+
 int inj_scan(struct dscan *s)
 {
     const struct detect_set *ds = s->ds;
     uint32_t done_end[INJ_MAX_PATTERNS]; /* end of the last window searched per pattern */
-    if (find_triggers(s) < 0)
-        return -1;
     memset(done_end, 0, sizeof(done_end));
     for (size_t h = 0; h < s->nhits && s->err == 0; h++) {
         const struct trig_hit *th = &s->hits[h];
-        const struct trig_entry *te = th->te;
+        const struct trig_entry *te = &ds->trig[th->te];
         for (size_t k = 0; k < te->npats; k++) {
             size_t pi = te->pats[k];
             const struct inj_pattern *pt = &ds->pat[pi];
@@ -972,34 +1210,25 @@ int inj_scan(struct dscan *s)
             size_t to = th->pos + th->len + pt->fwd;
             if (to > s->in)
                 to = s->in;
-            /* a window already searched to its end cannot match again */
-            if (to <= done_end[pi])
+            if (!(pt->flags & P_ANCH) && to <= done_end[pi])
+                continue; /* a window already searched to its end cannot match again */
+            if (!gates_pass(s, pt, h, from, to))
                 continue;
-            if (pt->need != 0 && !cotrigger_near(s, h, pt->need, from, to))
+            if (pt->flags & P_ANCH) {
+                /* the match starts at the anchor word, or at markup just before it */
+                size_t st = th->pos;
+                while (st > from && strchr("<[|/#=*-(", s->ip[st - 1]) != NULL && s->ip[st - 1] != 0)
+                    st--;
+                if (st < th->pos) {
+                    size_t before = s->out->n;
+                    run_window(s, pt, st, to);
+                    if (s->out->n != before)
+                        continue;
+                }
+                run_window(s, pt, th->pos, to);
                 continue;
-            size_t off = from;
-            while (off < to) {
-                int rc = pcre2_match(pt->re, s->ip, to, off, 0, s->md, ds->mctx);
-                if (rc < 0)
-                    break;
-                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
-                size_t ms = ov[0], me = ov[1];
-                if (me <= ms) {
-                    off = ms + 1;
-                    continue;
-                }
-                bool ok = true;
-                if (pt->with != NULL) {
-                    size_t sa, sb;
-                    sentence(s, ms, me, &sa, &sb);
-                    ok = pcre2_match(pt->with, s->ip, sb, sa, 0, s->md, ds->mctx) >= 0;
-                }
-                if (ok && (pt->flags & P_NEG) && negated(s, ms))
-                    ok = false;
-                if (ok)
-                    report(s, pt, ms, me);
-                off = me;
             }
+            run_window(s, pt, from, to);
             done_end[pi] = (uint32_t)(to > UINT32_MAX ? UINT32_MAX : to);
         }
     }

@@ -7,10 +7,12 @@
  * and the length.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "guard/detect_int.h"
+#include "util/log.h"
 #include "util/str.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -102,15 +104,14 @@ static bool has_cs(const unsigned char *p, size_t n, const char *needle)
     return memmem(p, n, needle, m) != NULL;
 }
 
+/* p[0, n) equals the lowercase word w, ignoring ASCII case */
 static bool eq_ci(const unsigned char *p, size_t n, const char *w)
 {
-    size_t m = strlen(w);
-    if (m != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (detect_lc[p[i]] != (unsigned char)w[i])
+    size_t i = 0;
+    for (; i < n; i++)
+        if (w[i] == '\0' || detect_lc[p[i]] != (unsigned char)w[i])
             return false;
-    return true;
+    return w[i] == '\0';
 }
 
 /* Values written in documentation instead of real secrets. */
@@ -180,6 +181,7 @@ static struct classes char_classes(const unsigned char *v, size_t n)
 
 struct tokpre {
     const char *pre;
+    size_t plen;
     enum detect_rule rule;
     enum charset cs;
     unsigned short min, max;
@@ -188,65 +190,65 @@ struct tokpre {
 };
 
 static const struct tokpre prefixes[] = {
-    {"AKIA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ASIA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ABIA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ACCA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"AGPA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"AIDA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"AIPA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ANPA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ANVA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"AROA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"APKA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"ASCA", DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
-    {"AIza", DR_SECRET_GCP_API_KEY, CS_B64URL, 35, 35, 0, "Google API key "},
-    {"AccountKey=", DR_SECRET_AZURE_KEY, CS_B64, 86, 88, TP_PAD, "Azure storage key "},
-    {"SharedAccessKey=", DR_SECRET_AZURE_KEY, CS_B64, 43, 44, TP_PAD, "Azure SAS key "},
-    {"sig=", DR_SECRET_AZURE_KEY, CS_B64, 40, 120, TP_SAS | TP_PAD, "Azure SAS signature "},
-    {"ya29.", DR_SECRET_GOOGLE_OAUTH, CS_DOTB64URL, 30, 2048, 0, "Google OAuth token "},
-    {"GOCSPX-", DR_SECRET_GOOGLE_OAUTH, CS_B64URL, 24, 40, 0, "Google client secret "},
-    {"ghp_", DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
-    {"gho_", DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
-    {"ghu_", DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
-    {"ghs_", DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
-    {"ghr_", DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
-    {"github_pat_", DR_SECRET_GITHUB_TOKEN, CS_WORD, 50, 251, 0, "GitHub token "},
-    {"glpat-", DR_SECRET_GITLAB_TOKEN, CS_B64URL, 20, 64, 0, "GitLab token "},
-    {"xoxb-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxp-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxa-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxr-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxs-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxe-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"xoxe.xoxp-", DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
-    {"hooks.slack.com/services/", DR_SECRET_SLACK_WEBHOOK, CS_PATH, 16, 200, 0, "Slack webhook "},
-    {"hooks.slack.com/workflows/", DR_SECRET_SLACK_WEBHOOK, CS_PATH, 16, 200, 0, "Slack webhook "},
-    {"discord.com/api/webhooks/", DR_SECRET_SLACK_WEBHOOK, CS_PATH, 40, 200, 0, "Discord webhook "},
-    {"discordapp.com/api/webhooks/", DR_SECRET_SLACK_WEBHOOK, CS_PATH, 40, 200, 0, "Discord webhook "},
-    {"sk_live_", DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, 0, "Stripe key "},
-    {"rk_live_", DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, 0, "Stripe key "},
-    {"sk_test_", DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, TP_TEST, "Stripe test key "},
-    {"rk_test_", DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, TP_TEST, "Stripe test key "},
-    {"whsec_", DR_SECRET_STRIPE_KEY, CS_ALNUM, 24, 64, 0, "Stripe webhook secret "},
-    {"sk-ant-", DR_SECRET_ANTHROPIC_KEY, CS_B64URL, 20, 300, 0, "Anthropic key "},
-    {"sk-proj-", DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
-    {"sk-svcacct-", DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
-    {"sk-admin-", DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
-    {"sk-None-", DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
-    {"sk-", DR_SECRET_OPENAI_KEY, CS_ALNUM, 32, 64, TP_MIXED, "OpenAI-style key "},
-    {"npm_", DR_SECRET_VENDOR_TOKEN, CS_ALNUM, 36, 36, TP_MIXED, "npm token "},
-    {"pypi-AgEIcHlwaS5vcmc", DR_SECRET_VENDOR_TOKEN, CS_B64URL, 50, 500, 0, "PyPI token "},
-    {"hf_", DR_SECRET_VENDOR_TOKEN, CS_ALPHA, 30, 40, TP_UPLOW, "Hugging Face token "},
-    {"dop_v1_", DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
-    {"doo_v1_", DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
-    {"dor_v1_", DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
-    {"shpat_", DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
-    {"shpss_", DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
-    {"shpca_", DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
-    {"shppa_", DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
-    {"SG.", DR_SECRET_VENDOR_TOKEN, CS_DOTB64URL, 66, 66, TP_SENDGRID, "SendGrid key "},
-    {"eyJ", DR_SECRET_JWT, CS_B64URL, 10, 8192, TP_JWT, "JWT "},
+    {"AKIA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ASIA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ABIA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ACCA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"AGPA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"AIDA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"AIPA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ANPA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ANVA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"AROA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"APKA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"ASCA", 4, DR_SECRET_AWS_KEY_ID, CS_UPNUM, 16, 16, 0, "AWS key id "},
+    {"AIza", 4, DR_SECRET_GCP_API_KEY, CS_B64URL, 35, 35, 0, "Google API key "},
+    {"AccountKey=", 11, DR_SECRET_AZURE_KEY, CS_B64, 86, 88, TP_PAD, "Azure storage key "},
+    {"SharedAccessKey=", 16, DR_SECRET_AZURE_KEY, CS_B64, 43, 44, TP_PAD, "Azure SAS key "},
+    {"sig=", 4, DR_SECRET_AZURE_KEY, CS_B64, 40, 120, TP_SAS | TP_PAD, "Azure SAS signature "},
+    {"ya29.", 5, DR_SECRET_GOOGLE_OAUTH, CS_DOTB64URL, 30, 2048, 0, "Google OAuth token "},
+    {"GOCSPX-", 7, DR_SECRET_GOOGLE_OAUTH, CS_B64URL, 24, 40, 0, "Google client secret "},
+    {"ghp_", 4, DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
+    {"gho_", 4, DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
+    {"ghu_", 4, DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
+    {"ghs_", 4, DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
+    {"ghr_", 4, DR_SECRET_GITHUB_TOKEN, CS_ALNUM, 36, 251, 0, "GitHub token "},
+    {"github_pat_", 11, DR_SECRET_GITHUB_TOKEN, CS_WORD, 50, 251, 0, "GitHub token "},
+    {"glpat-", 6, DR_SECRET_GITLAB_TOKEN, CS_B64URL, 20, 64, 0, "GitLab token "},
+    {"xoxb-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxp-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxa-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxr-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxs-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxe-", 5, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"xoxe.xoxp-", 10, DR_SECRET_SLACK_TOKEN, CS_SLACK, 10, 256, TP_MIXED, "Slack token "},
+    {"hooks.slack.com/services/", 25, DR_SECRET_SLACK_WEBHOOK, CS_PATH, 16, 200, 0, "Slack webhook "},
+    {"hooks.slack.com/workflows/", 26, DR_SECRET_SLACK_WEBHOOK, CS_PATH, 16, 200, 0, "Slack webhook "},
+    {"discord.com/api/webhooks/", 25, DR_SECRET_SLACK_WEBHOOK, CS_PATH, 40, 200, 0, "Discord webhook "},
+    {"discordapp.com/api/webhooks/", 28, DR_SECRET_SLACK_WEBHOOK, CS_PATH, 40, 200, 0, "Discord webhook "},
+    {"sk_live_", 8, DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, 0, "Stripe key "},
+    {"rk_live_", 8, DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, 0, "Stripe key "},
+    {"sk_test_", 8, DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, TP_TEST, "Stripe test key "},
+    {"rk_test_", 8, DR_SECRET_STRIPE_KEY, CS_WORD, 10, 247, TP_TEST, "Stripe test key "},
+    {"whsec_", 6, DR_SECRET_STRIPE_KEY, CS_ALNUM, 24, 64, 0, "Stripe webhook secret "},
+    {"sk-ant-", 7, DR_SECRET_ANTHROPIC_KEY, CS_B64URL, 20, 300, 0, "Anthropic key "},
+    {"sk-proj-", 8, DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
+    {"sk-svcacct-", 11, DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
+    {"sk-admin-", 9, DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
+    {"sk-None-", 8, DR_SECRET_OPENAI_KEY, CS_B64URL, 10, 300, TP_MIXED, "OpenAI key "},
+    {"sk-", 3, DR_SECRET_OPENAI_KEY, CS_ALNUM, 32, 64, TP_MIXED, "OpenAI-style key "},
+    {"npm_", 4, DR_SECRET_VENDOR_TOKEN, CS_ALNUM, 36, 36, TP_MIXED, "npm token "},
+    {"pypi-AgEIcHlwaS5vcmc", 20, DR_SECRET_VENDOR_TOKEN, CS_B64URL, 50, 500, 0, "PyPI token "},
+    {"hf_", 3, DR_SECRET_VENDOR_TOKEN, CS_ALPHA, 30, 40, TP_UPLOW, "Hugging Face token "},
+    {"dop_v1_", 7, DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
+    {"doo_v1_", 7, DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
+    {"dor_v1_", 7, DR_SECRET_VENDOR_TOKEN, CS_LHEX, 64, 64, 0, "DigitalOcean token "},
+    {"shpat_", 6, DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
+    {"shpss_", 6, DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
+    {"shpca_", 6, DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
+    {"shppa_", 6, DR_SECRET_VENDOR_TOKEN, CS_HEX, 32, 32, 0, "Shopify token "},
+    {"SG.", 3, DR_SECRET_VENDOR_TOKEN, CS_DOTB64URL, 66, 66, TP_SENDGRID, "SendGrid key "},
+    {"eyJ", 3, DR_SECRET_JWT, CS_B64URL, 10, 8192, TP_JWT, "JWT "},
 };
 
 static int b64val(unsigned char c)
@@ -331,14 +333,38 @@ static void check_jwt(struct dscan *s, size_t i)
     dscan_add(s, DR_SECRET_JWT, i, end, DETECT_SEV_NONE, 0, ev);
 }
 
+#define NPREFIX (sizeof(prefixes) / sizeof(prefixes[0]))
+
+/* prefixes by first byte */
+#define PRE_PER_BYTE 16
+static uint8_t pre_list[256][PRE_PER_BYTE], pre_count[256];
+static pthread_once_t pre_once = PTHREAD_ONCE_INIT;
+
+static void pre_index(void)
+{
+    for (size_t t = 0; t < NPREFIX; t++) {
+        unsigned char c = (unsigned char)prefixes[t].pre[0];
+        if (pre_count[c] < PRE_PER_BYTE)
+            pre_list[c][pre_count[c]++] = (uint8_t)t;
+        else
+            fatalx("token prefix index full for byte %c", c);
+    }
+}
+
+void sec_init(void)
+{
+    pthread_once(&pre_once, pre_index);
+}
+
 static void check_prefix(struct dscan *s, size_t i)
 {
     const unsigned char *p = s->p;
     size_t n = s->n;
-    for (size_t t = 0; t < sizeof(prefixes) / sizeof(prefixes[0]); t++) {
-        const struct tokpre *tp = &prefixes[t];
-        size_t pl = strlen(tp->pre);
-        if (p[i] != (unsigned char)tp->pre[0] || n - i < pl + tp->min ||
+    unsigned char c0 = p[i];
+    for (size_t x = 0; x < pre_count[c0]; x++) {
+        const struct tokpre *tp = &prefixes[pre_list[c0][x]];
+        size_t pl = tp->plen;
+        if (n - i < pl + tp->min || p[i + 1] != (unsigned char)tp->pre[1] ||
             memcmp(p + i, tp->pre, pl) != 0)
             continue;
         if (tp->flags & TP_JWT) {
@@ -577,7 +603,7 @@ static const struct {
     {"SM", 27}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VG", 24}, {"XK", 20},
 };
 
-static void check_iban(struct dscan *s, size_t i)
+void sec_iban(struct dscan *s, size_t i)
 {
     const unsigned char *p = s->p;
     size_t n = s->n;
@@ -638,7 +664,7 @@ void sec_word_start(struct dscan *s, size_t i)
     }
     check_prefix(s, i);
     if (d_upper(c))
-        check_iban(s, i);
+        sec_iban(s, i);
     if (c == 'P' && s->n - i > 20 && memcmp(p + i, "PuTTY-User-Key-File-", 20) == 0)
         sec_putty(s, i);
 }
@@ -832,6 +858,11 @@ static bool secret_key(const unsigned char *k, size_t n, bool *aws_secret)
     size_t m = 0;
     if (n == 0 || n > 64)
         return false;
+    /* every suffix ends in one of these letters */
+    unsigned char last = detect_lc[k[n - 1]];
+    if (last != 'd' && last != 'e' && last != 's' && last != 't' && last != 'y' && last != 'n' &&
+        last != 'l' && last != 'r')
+        return false;
     for (size_t i = 0; i < n && m < sizeof(norm) - 1; i++) {
         unsigned char c = k[i];
         if (d_alnum(c)) {
@@ -842,8 +873,12 @@ static bool secret_key(const unsigned char *k, size_t n, bool *aws_secret)
     norm[m] = '\0';
     *aws_secret = strstr(norm, "aws") != NULL && strstr(norm, "secret") != NULL;
     for (size_t t = 0; suffixes[t] != NULL; t++) {
-        size_t sl = strlen(suffixes[t]);
-        if (sl > m || memcmp(norm + m - sl, suffixes[t], sl) != 0)
+        const char *suf = suffixes[t];
+        /* compare from the end: most keys differ in their last letters */
+        size_t sl = 0;
+        while (suf[sl] != '\0')
+            sl++;
+        if (sl > m || norm[m - 1] != suf[sl - 1] || memcmp(norm + m - sl, suf, sl) != 0)
             continue;
         size_t ri = start_of[m - sl];
         /* word boundary in the raw key: start, after a separator, or camelCase */
@@ -914,6 +949,15 @@ void sec_separator(struct dscan *s, size_t i)
         ke--;
     if (ke > 0 && (p[ke - 1] == '"' || p[ke - 1] == '\'' || p[ke - 1] == '`'))
         ke--;
+    if (ke == 0 || !d_alnum(p[ke - 1]))
+        return;
+    {
+        /* every secret key name ends in one of these letters */
+        unsigned char last = detect_lc[p[ke - 1]];
+        if (last != 'd' && last != 'e' && last != 's' && last != 't' && last != 'y' &&
+            last != 'n' && last != 'l')
+            return;
+    }
     size_t ks = ke;
     while (ks > 0 && ke - ks < 64 &&
            (d_alnum(p[ks - 1]) || p[ks - 1] == '_' || p[ks - 1] == '-' || p[ks - 1] == '.'))
