@@ -285,6 +285,11 @@ void dscan_add(struct dscan *s, enum detect_rule r, size_t start, size_t end,
         sev = def;
     if (start > end || end > s->n)
         return;
+    /* spans never split a UTF-8 sequence: widen to code point boundaries */
+    while (start > 0 && (s->p[start] & 0xc0) == 0x80 && start < s->n)
+        start--;
+    while (end < s->n && (s->p[end] & 0xc0) == 0x80)
+        end++;
     /* the same rule over an overlapping span is one finding; findings of one
      * family arrive in text order, so only recent ones can overlap */
     size_t low = l->n - s->base > 32 ? l->n - 32 : s->base;

@@ -123,8 +123,14 @@ size_t hid_escape(struct dscan *s, size_t i)
         while (j < n && j - ps < 4096 && p[j] != 0x07 && !(p[j] == 0x1b && j + 1 < n && p[j + 1] == '\\'))
             j++;
         size_t pe = j;
-        if (j < n)
+        if (j < n && (p[j] == 0x07 || p[j] == 0x1b)) {
             j += p[j] == 0x07 ? 1 : 2;
+        } else {
+            /* unterminated within the limit: end on a code point boundary */
+            while (j > ps && j < n && (p[j] & 0xc0) == 0x80)
+                j--;
+            pe = j;
+        }
         if (t == ']') {
             const char *what = "OSC";
             if (pe - ps >= 2 && p[ps] == '8' && p[ps + 1] == ';')
@@ -143,10 +149,11 @@ size_t hid_escape(struct dscan *s, size_t i)
         }
         return j;
     }
-    /* two- or three-byte escapes: ESC c (reset), ESC ( B (charset) ... */
-    if (t >= 0x20 && t <= 0x2f && j + 1 < n)
+    /* two- or three-byte escapes: ESC c (reset), ESC ( B (charset) ...;
+     * only ASCII bytes belong to them (never split a UTF-8 sequence) */
+    if (t >= 0x20 && t <= 0x2f && j + 1 < n && p[j + 1] >= 0x20 && p[j + 1] < 0x7f)
         j++;
-    if (j < n)
+    if (j < n && p[j] >= 0x20 && p[j] < 0x7f)
         j++;
     snprintf(ev, sizeof(ev), "ESC %c", t >= 0x20 && t < 0x7f ? t : '?');
     dscan_add(s, DR_ANSI_ESCAPE, i, j, DETECT_SEV_NONE, 0, ev);
@@ -296,7 +303,7 @@ size_t hid_high(struct dscan *s, size_t i)
         /* joiners between non-ASCII characters: emoji sequences, Indic, Persian */
         if (count <= 2 && before >= 0x80 && after >= 0x80)
             break;
-        /* fall through */
+        __attribute__((fallthrough));
     case U_ZW: {
         if (count == 1 && first == 0xfeff && i == 0)
             break; /* byte order mark */

@@ -22,6 +22,12 @@
 
 /* ----------------------------------------------------------- redaction */
 
+/* buf_head() of a buffer that never received a byte is NULL + 0 */
+static const char *bytes_of(const struct buf *b)
+{
+    return b->data != NULL ? buf_head(b) : "";
+}
+
 size_t redact_utf8_cut(const char *text, size_t len, size_t cut)
 {
     if (cut >= len)
@@ -546,7 +552,7 @@ static int truncate_items(json_t *payload, enum detect_payload kind, size_t budg
                     buf_free(&b);
                     return -1;
                 }
-                json_t *ns = json_stringn(buf_head(&b), buf_used(&b));
+                json_t *ns = json_stringn(bytes_of(&b), buf_used(&b));
                 buf_free(&b);
                 if (ns == NULL || json_object_set_new(owner, k, ns) < 0)
                     return -1;
@@ -778,7 +784,7 @@ static json_t *edit_slot(const struct apply_ctx *a, const struct slot_rec *r,
         goto fail;
     if (tag && buf_printf(&b, "\n" RESULT_GUARD_TAG_CLOSE " (id %s)]", nonce) < 0)
         goto fail;
-    res = json_stringn(buf_head(&b), buf_used(&b));
+    res = json_stringn(bytes_of(&b), buf_used(&b));
     if (res == NULL)
         goto fail;
     free(sp);
