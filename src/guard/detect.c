@@ -334,8 +334,9 @@ void dscan_add(struct dscan *s, enum detect_rule r, size_t start, size_t end,
             return;
         }
     }
-    if (evidence != NULL)
-        snprintf(f->evidence, sizeof(f->evidence), "%s", evidence);
+    if (evidence != NULL) /* built from text pieces: escape what is not printable */
+        ev_excerpt((const unsigned char *)evidence, strlen(evidence), f->evidence,
+                   sizeof(f->evidence));
     else
         ev_excerpt(s->p + start, end - start, f->evidence, sizeof(f->evidence));
     l->n++;
@@ -652,7 +653,8 @@ static int cmp_finding(const void *a, const void *b)
 /* Regions around sparse foldable characters: [spot - R, spot + R] widened to
  * whitespace and merged. Hits inside them are dropped from the raw scan and
  * found again in the folded copy of each region. */
-static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns)
+static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns,
+                              const unsigned char *raw)
 {
     size_t *ra = NULL, *rb = NULL, nr = 0;
     if (ns > 0) {
@@ -695,10 +697,46 @@ static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns)
         if (hid_fold_range(s, ra[r], rb[r]) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     }
-    s->ip = s->p;
+    s->ip = raw;
     s->in = s->n;
     free(ra);
     free(rb);
+}
+
+/* Evidence is logged: where a finding's excerpt covers a secret or PII span
+ * found in the same text, that part is shown as "****". */
+static void mask_evidence(struct dscan *s)
+{
+    struct detect_finding *v = s->out->v + s->base;
+    size_t n = s->out->n - s->base;
+    for (size_t i = 0; i < n; i++) {
+        struct detect_finding *f = &v[i];
+        if (f->category == DETECT_CAT_SECRET || f->category == DETECT_CAT_PII)
+            continue;
+        bool overlap = false;
+        for (size_t k = 0; k < n && !overlap; k++)
+            overlap = (v[k].category == DETECT_CAT_SECRET || v[k].category == DETECT_CAT_PII) &&
+                      v[k].start < f->end && f->start < v[k].end;
+        if (!overlap || f->end - f->start > 4096)
+            continue;
+        unsigned char tmp[4096 + 64];
+        size_t o = 0, pos = f->start;
+        while (pos < f->end && o < sizeof(tmp) - 8) {
+            size_t hide = 0;
+            for (size_t k = 0; k < n; k++)
+                if ((v[k].category == DETECT_CAT_SECRET || v[k].category == DETECT_CAT_PII) &&
+                    v[k].start <= pos && pos < v[k].end && v[k].end > hide)
+                    hide = v[k].end;
+            if (hide > pos) {
+                memcpy(tmp + o, "****", 4);
+                o += 4;
+                pos = hide;
+            } else {
+                tmp[o++] = s->p[pos++];
+            }
+        }
+        ev_excerpt(tmp, o, f->evidence, sizeof(f->evidence));
+    }
 }
 
 static int scan_run(struct dscan *s)
@@ -725,13 +763,28 @@ static int scan_run(struct dscan *s)
     s->collect = !full;
     if (s->err == 0)
         byte_pass(s);
+    /* PCRE2's JIT reads up to 16 bytes past the subject (SIMD): the
+     * patterns run on a copy with zeroed padding, never past the caller's
+     * buffer */
+    unsigned char *padded = NULL;
+    if (s->err == 0 && !full) {
+        padded = malloc(s->n + DETECT_PAD);
+        if (padded == NULL) {
+            s->err = -1;
+        } else {
+            memcpy(padded, s->p, s->n);
+            memset(padded + s->n, 0, DETECT_PAD);
+            s->ip = padded;
+        }
+    }
     if (s->err == 0 && full) {
         if (hid_fold_range(s, 0, s->n) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     } else if (s->err == 0) {
-        scan_sparse_folds(s, spots, ns);
+        scan_sparse_folds(s, spots, ns, padded);
     }
     free(spots);
+    free(padded);
     pcre2_match_data_free(s->md);
     free(s->fold);
     free(s->seg);
@@ -740,9 +793,11 @@ static int scan_run(struct dscan *s)
     s->fold = NULL;
     s->seg = NULL;
     s->hits = NULL;
-    if (s->out->n > s->base + 1)
+    if (s->out->n > s->base + 1) {
         qsort(s->out->v + s->base, s->out->n - s->base, sizeof(struct detect_finding),
               cmp_finding);
+        mask_evidence(s);
+    }
     return s->err;
 }
 

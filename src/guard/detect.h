@@ -267,7 +267,4 @@ int detect_walk_payload(json_t *payload, enum detect_payload kind, detect_slot_f
 int detect_scan_payload(const struct detect_set *ds, const json_t *payload,
                         enum detect_payload kind, struct detect_list *out);
 
-/* Writes a JSON pointer escape of `token` (RFC 6901: ~ -> ~0, / -> ~1). */
-int detect_pointer_append(char **ptr, size_t *len, const char *token);
-
 #endif

@@ -595,7 +595,7 @@ int hid_fold_range(struct dscan *s, size_t from, size_t to)
     const unsigned char *p = s->p;
     size_t n = to, o = 0, i = from;
     free(s->fold);
-    s->fold = malloc(to - from + 1);
+    s->fold = malloc(to - from + DETECT_PAD);
     s->nseg = 0;
     if (s->fold == NULL)
         return -1;
@@ -668,7 +668,7 @@ int hid_fold_range(struct dscan *s, size_t from, size_t to)
         snprintf(ev, sizeof(ev), "mixed-script word \"%s\"", ex);
         dscan_add(s, DR_UNI_CONFUSABLE, wstart, n, DETECT_SEV_NONE, 0, ev);
     }
-    s->fold[o] = '\0';
+    memset(s->fold + o, 0, DETECT_PAD);
     s->ip = s->fold;
     s->in = o;
     return 0;

@@ -57,6 +57,7 @@ static inline bool d_lower(unsigned char c)
 struct dscan;
 
 #define TRIG_WORD_MAX 32
+#define DETECT_PAD 64 /* zeroed bytes after every buffer the patterns read */
 #define TRIG_MAX_PATS 24
 
 struct trig_entry {

@@ -82,19 +82,6 @@ static const char *ptr_str(struct ptr *p)
     return p->b;
 }
 
-int detect_pointer_append(char **buf, size_t *len, const char *token)
-{
-    struct ptr p = {*buf, *len, *len + 1, 0};
-    if (*buf == NULL)
-        p.cap = 0;
-    (void)ptr_push(&p, token, 0);
-    if (p.err != 0)
-        return -1;
-    *buf = p.b;
-    *len = p.len;
-    return 0;
-}
-
 /* ------------------------------------------------------- tool definitions */
 
 struct twalk {
