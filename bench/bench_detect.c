@@ -11,6 +11,8 @@
  *      (detect_scan_payload() over a parsed result with text content and
  *      structuredContent: a directory listing, markdown, code, JSON, a few
  *      e-mail addresses and URLs);
+ *   3b. the same result through result_guard_apply() with the default
+ *      policy (what the gateway pays per call: walk, scan, decide);
  *   4. microseconds per tool definition over the corpus' tool definitions
  *      (detect_scan_tool()), when the corpus is present.
  * Each figure is the best of 5 timed runs of at least 0.3 s each, timed
@@ -29,6 +31,7 @@
 #include <time.h>
 
 #include "guard/detect.h"
+#include "guard/redact.h"
 #include "util/buf.h"
 
 static double now(void)
@@ -286,6 +289,21 @@ static void run_payload(void *ud)
     detect_list_free(&l);
 }
 
+struct guardrun {
+    const struct result_guard *g;
+    json_t *res;
+    int verdict;
+};
+
+static void run_guard(void *ud)
+{
+    struct guardrun *r = ud;
+    struct result_guard_report rep;
+    result_guard_apply(r->g, r->res, DETECT_P_TOOL_RESULT, NULL, &rep);
+    r->verdict = (int)rep.verdict;
+    result_guard_report_free(&rep);
+}
+
 struct toolsrun {
     const struct detect_set *ds;
     json_t **tools;
@@ -365,6 +383,12 @@ int main(int argc, char **argv)
     t = bench(run_payload, &pr);
     printf("10 KB tools/call result (%zu B text + structured): %6.1f us/result (%zu findings)\n",
            tl, t * 1e6, pr.findings);
+    struct result_guard *g = result_guard_compile(NULL, NULL, NULL);
+    struct guardrun gr = {g, res, 0};
+    t = bench(run_guard, &gr);
+    printf("  the same through result_guard_apply (default policy): %6.1f us/result (verdict %s)\n",
+           t * 1e6, result_guard_verdict_name((enum result_guard_verdict)gr.verdict));
+    result_guard_free(g);
     json_decref(res);
 
     char path[4096];

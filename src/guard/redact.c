@@ -331,8 +331,14 @@ static int compile_rules(struct result_guard *g, const struct cfg_doc *doc, cons
 }
 
 struct result_guard *result_guard_compile(const struct cfg_doc *doc, const json_t *section,
-                                          const struct result_guard *base,
                                           struct cfg_errors *errs)
+{
+    return result_guard_compile_over(doc, section, NULL, errs);
+}
+
+struct result_guard *result_guard_compile_over(const struct cfg_doc *doc, const json_t *section,
+                                               const struct result_guard *base,
+                                               struct cfg_errors *errs)
 {
     struct result_guard *g = calloc(1, sizeof(*g));
     if (g == NULL) {

@@ -74,13 +74,15 @@ const char *result_guard_verdict_name(enum result_guard_verdict v);
 struct result_guard;
 
 /* Compiles the `results:` section (an object, or NULL for the defaults) of
- * doc. With base != NULL the section only overrides what it names (a
- * server's `results:` over the global one). Reports every problem with
- * cfg_err() and returns NULL when there was any; errs may be NULL only when
- * section is NULL. */
+ * doc. Reports every problem with cfg_err() and returns NULL when there was
+ * any; errs may be NULL only when section is NULL. */
 struct result_guard *result_guard_compile(const struct cfg_doc *doc, const json_t *section,
-                                          const struct result_guard *base,
                                           struct cfg_errors *errs);
+/* The same over a base guard: the section only overrides the keys it names
+ * (a server's `results:` over the global one). base may be NULL. */
+struct result_guard *result_guard_compile_over(const struct cfg_doc *doc, const json_t *section,
+                                               const struct result_guard *base,
+                                               struct cfg_errors *errs);
 void result_guard_free(struct result_guard *g);
 
 /* Who sent the payload, for the tag envelope ("tool github__get_issue"). */

@@ -22,14 +22,14 @@ static struct result_guard *guard(int which)
     if (guards[which] != NULL)
         return guards[which];
     if (which == 0) {
-        guards[0] = result_guard_compile(NULL, NULL, NULL, NULL);
+        guards[0] = result_guard_compile(NULL, NULL, NULL);
     } else {
         const char *y = "results:\n  max_bytes: 300\n  secrets: redact\n"
                         "  pii: {action: redact}\n  injection: tag\n  hidden: strip\n";
         struct cfg_errors e;
         cfg_errors_init(&e);
         struct cfg_doc *d = cfg_load_mem("fuzz.yaml", y, strlen(y), false, &e);
-        guards[1] = result_guard_compile(d, json_object_get(d->root, "results"), NULL, &e);
+        guards[1] = result_guard_compile(d, json_object_get(d->root, "results"), &e);
         cfg_doc_free(d);
         cfg_errors_free(&e);
     }

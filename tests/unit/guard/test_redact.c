@@ -153,7 +153,7 @@ static struct result_guard *compile_policy(const json_t *c)
 {
     json_t *pol = json_object_get(c, "policy");
     if (pol == NULL)
-        return result_guard_compile(NULL, NULL, NULL, NULL);
+        return result_guard_compile(NULL, NULL, NULL);
     json_t *wrap = json_pack("{s:O}", "results", pol);
     char *txt = json_dumps(wrap, JSON_COMPACT);
     json_decref(wrap);
@@ -163,7 +163,7 @@ static struct result_guard *compile_policy(const json_t *c)
     free(txt);
     assert_non_null(doc);
     struct result_guard *g =
-        result_guard_compile(doc, json_object_get(doc->root, "results"), NULL, &e);
+        result_guard_compile(doc, json_object_get(doc->root, "results"), &e);
     if (g == NULL)
         cfg_errors_print(&e, stderr);
     cfg_errors_free(&e);
@@ -307,7 +307,7 @@ static void test_guard_config_errors(void **state)
         struct cfg_doc *doc = cfg_load_mem("t.yaml", y, strlen(y), false, &e);
         assert_non_null(doc);
         struct result_guard *g =
-            result_guard_compile(doc, json_object_get(doc->root, "results"), NULL, &e);
+            result_guard_compile(doc, json_object_get(doc->root, "results"), &e);
         if (g != NULL)
             failf(name, "accepted");
         size_t at = 0, k;
@@ -342,11 +342,11 @@ static void test_guard_inherits(void **state)
     struct cfg_doc *doc = cfg_load_mem("t.yaml", y, strlen(y), false, &e);
     assert_non_null(doc);
     struct result_guard *global =
-        result_guard_compile(doc, json_object_get(doc->root, "results"), NULL, &e);
+        result_guard_compile(doc, json_object_get(doc->root, "results"), &e);
     assert_non_null(global);
     json_t *s1 = json_object_get(json_object_get(json_object_get(doc->root, "servers"), "s1"),
                                  "results");
-    struct result_guard *srv = result_guard_compile(doc, s1, global, &e);
+    struct result_guard *srv = result_guard_compile_over(doc, s1, global, &e);
     assert_non_null(srv);
     json_t *p = json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text",
                           "mail maria.gonzalez@acme-corp.io");
@@ -374,7 +374,7 @@ static void test_guard_inherits(void **state)
 static void test_guard_report_json(void **state)
 {
     (void)state;
-    struct result_guard *g = result_guard_compile(NULL, NULL, NULL, NULL);
+    struct result_guard *g = result_guard_compile(NULL, NULL, NULL);
     json_t *p = json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text",
                           "token ghp_Zk3Qx8Lm2Pv9Rs4Tu6Wy1Ab5Cd7Ef0Gh2Ij4 end");
     struct result_guard_report rep;
