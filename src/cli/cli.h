@@ -14,5 +14,14 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds[];
 
 int cmd_version(int argc, char **argv);
+int cmd_sandbox_exec(int argc, char **argv);
+int cmd_wrap(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+#include "gateway/gwconfig.h"
+/* Loads -c FILE (or the built-in default when path is NULL), printing every
+ * error to stderr. */
+struct gw_config *cli_load_config(const char *path);
 
 #endif

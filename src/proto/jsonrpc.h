@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "proto/json.h"
+#include "proto/jtape.h"
 #include "util/buf.h"
 
 #define RPC_PARSE_ERROR      (-32700)
@@ -27,12 +28,15 @@
 #define MCP_ERR_URL_ELICITATION      (-32042) /* 2025-11-25 */
 #define MCP_ERR_UNSUPPORTED_VERSION  (-32022) /* 2026-07-28 */
 
-/* mcpwall's own codes, in the implementation-defined range -32000..-32019. */
-#define MW_ERR_DENIED       (-32001) /* refused by policy */
-#define MW_ERR_UPSTREAM     (-32003) /* server unavailable, exited, or sent garbage */
-#define MW_ERR_TIMEOUT      (-32004) /* no answer in time */
-#define MW_ERR_RATE_LIMITED (-32005)
-#define MW_ERR_OVERLOADED   (-32006) /* too many requests in flight */
+/* mcpwall's own codes, in the implementation-defined range -32000..-32019,
+ * avoiding -32000 and -32001, which SDK clients use locally for "connection
+ * closed" and "request timed out". */
+#define MW_ERR_DENIED       (-32010) /* refused by policy */
+#define MW_ERR_UPSTREAM     (-32011) /* server unavailable, exited, or sent garbage */
+#define MW_ERR_TIMEOUT      (-32012) /* no answer in time */
+#define MW_ERR_RATE_LIMITED (-32013)
+#define MW_ERR_OVERLOADED   (-32014) /* too many requests in flight */
+#define MW_ERR_INVALID_ARGS (-32602) /* arguments refused: JSON-RPC invalid params */
 
 enum rpc_kind { RPC_REQUEST, RPC_NOTIFICATION, RPC_RESULT, RPC_ERROR };
 
@@ -57,6 +61,27 @@ struct rpc_err {
     size_t offset;      /* byte offset for parse errors */
     json_t *id;         /* new reference or NULL */
 };
+
+/* A classified message read from a token tape, without building a tree: the
+ * gateway's hot path. Fields are token indices into tape (JT_NONE if absent);
+ * method/method_len point into the input (methods with escapes are decoded
+ * into the tape's scratch buffer). */
+struct rpc_view {
+    enum rpc_kind kind;
+    const struct jtape *tape;
+    size_t id, method, params, result, error;
+    const char *method_str;
+    size_t method_len;
+};
+
+/* Parses buf into t and classifies it. 0 on success; -1 with *e filled (and
+ * e->id salvaged when possible). The same rules as rpc_parse(). */
+int rpc_scan(struct jtape *t, const char *buf, size_t len, const struct json_limits *lim,
+             struct rpc_view *v, struct rpc_err *e);
+/* The id of a view as a new jansson value (NULL when absent). */
+json_t *rpc_view_id(const struct rpc_view *v);
+/* rpc_id_key() for an id token of a tape; 0 when invalid or too long. */
+size_t rpc_id_key_tape(const struct jtape *t, size_t tok, char *out, size_t outsz);
 
 /* Parses and classifies buf[0,len). On success fills *m (caller frees with
  * rpc_msg_free) and returns 0; on failure fills *e (free with rpc_err_clear)

@@ -5,12 +5,22 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+/* OpenSSL 3 looks algorithms up by name on every implicit use of EVP_sha256();
+ * fetching once and reusing a context avoids that cost on every record. */
+static const EVP_MD *sha256_md(void)
+{
+    static EVP_MD *md;
+    if (md == NULL)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return md != NULL ? md : EVP_sha256();
+}
+
 int sha256_init(struct sha256_ctx *c)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL)
         return -1;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return -1;
     }
@@ -43,7 +53,7 @@ void sha256_abort(struct sha256_ctx *c)
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN])
 {
     unsigned int len = 0;
-    return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    return EVP_Digest(p, n, out, &len, sha256_md(), NULL) == 1 && len == SHA256_LEN ? 0 : -1;
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)

@@ -1,0 +1,107 @@
+/* session.h - one client session as the gateway sees it.
+ *
+ * A session owns the lifecycle state (proto/mcp.h), the requests in flight in
+ * each direction (to answer them if the other side fails, to time them out,
+ * and to audit them when they complete), a reference to the policy snapshot it
+ * started with, and the two outputs the pipeline writes to. The host (wrap or
+ * serve) creates it and feeds it messages through pipeline.h.
+ */
+#ifndef MCPWALL_GATEWAY_SESSION_H
+#define MCPWALL_GATEWAY_SESSION_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "audit/metrics.h"
+#include "gateway/gwconfig.h"
+#include "policy/policy.h"
+#include "proto/jtape.h"
+#include "proto/mcp.h"
+#include "util/map.h"
+
+enum gw_dir { GW_C2S = 0, GW_S2C = 1 };
+
+struct gw_session;
+
+/* Where the pipeline sends bytes (one message, no newline). Return -1 when
+ * the output cannot take it (queue hard cap passed or peer gone). */
+struct gw_io {
+    int (*to_client)(void *ud, const char *msg, size_t len);
+    int (*to_server)(void *ud, const char *msg, size_t len);
+    /* Called after work the pipeline did on its own (a timeout fired), so the
+     * host flushes what was queued. */
+    void (*after_event)(void *ud);
+};
+
+/* A request in flight, keyed by its id in the direction it travels. */
+struct gw_pending {
+    struct gw_session *sess;
+    enum gw_dir dir;             /* who sent the request */
+    char key[160];               /* rpc id key: "n:<int>" or "s:<string>" */
+    size_t keylen;
+    enum mcp_method_id method;
+    char method_name[64];
+    int target_kind;             /* enum pol_kind, or -1 */
+    char *target;                /* owned; tool/prompt name or resource URI */
+    char args_sha256[65];        /* "" when the request had no arguments */
+    char *args_preview;          /* owned; bounded JSON preview, or NULL */
+    char rule[96];               /* copied: a reload may swap the policy meanwhile */
+    uint64_t t_in;               /* µs: request received */
+    uint64_t gw_us;              /* µs spent in mcpwall on the request */
+    uint64_t deadline;           /* µs (monotonic); 0: none */
+    struct gw_pending *tnext, *tprev; /* the session's deadline list (FIFO) */
+    bool cancelled;
+};
+
+struct gw_session {
+    char id[33];
+    char identity[96];
+    struct event_base *base;
+    const struct gw_config *cfg;  /* borrowed: outlives the session */
+    struct policy *policy;        /* reference held */
+    struct audit_log *audit;      /* borrowed, may be NULL */
+    struct metrics *metrics;      /* borrowed, may be NULL */
+    const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    struct mcp_lifecycle lc;
+    struct map pending[2];        /* by direction of the request */
+    /* All requests share one timeout, so deadlines are in arrival order: a
+     * FIFO list and a single timer for its head. */
+    struct gw_pending *thead, *ttail;
+    struct event *timer;
+    struct jtape tape[2];         /* reused for messages from each side */
+    const struct gw_io *io;
+    void *io_ud;
+    bool upstream_gone;
+    char upstream_gone_why[160];
+    /* counters */
+    uint64_t msgs_in[2], denied, errors;
+};
+
+/* Initialises a session; takes a reference to cfg->policy. */
+int gw_session_init(struct gw_session *s, struct event_base *base, const struct gw_config *cfg,
+                    struct audit_log *audit, const struct gw_io *io, void *io_ud);
+/* Releases pending entries (without answering them) and references. */
+void gw_session_free(struct gw_session *s);
+/* Replaces the policy (after a reload); requests in flight keep their rule. */
+void gw_session_set_policy(struct gw_session *s, struct policy *p);
+/* Records a handshake done outside the pipeline (an HTTP upstream whose
+ * client session initialized itself): params of the initialize request and
+ * the server's result. 0, or -1 with *e when the result is unacceptable. */
+int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,
+                               const json_t *init_result, struct rpc_err *e);
+
+/* Adds a request by its id key (rpc_id_key form). NULL on a duplicate or OOM. */
+struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,
+                                  size_t keylen);
+struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const char *key,
+                                   size_t keylen);
+/* The id of a pending request as a new jansson value. */
+json_t *gw_pending_id(const struct gw_pending *p);
+/* Removes from the map and frees. */
+void gw_pending_done(struct gw_pending *p);
+size_t gw_pending_count(const struct gw_session *s, enum gw_dir dir);
+
+#endif
