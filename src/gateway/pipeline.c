@@ -64,13 +64,14 @@ static json_t *msg_tree(struct gw_msg *m)
 
 /* ---- output and audit helpers ---------------------------------------------- */
 
-static void send_to(struct gw_session *s, enum gw_dir to_side, const char *p, size_t n)
+static int send_to(struct gw_session *s, enum gw_dir to_side, const char *p, size_t n)
 {
     /* to_side: GW_C2S means "toward the server", GW_S2C "toward the client". */
     int rc = to_side == GW_C2S ? s->io->to_server(s->io_ud, p, n) : s->io->to_client(s->io_ud, p, n);
     if (rc < 0)
         log_debug("session %.8s: %s output refused a %zu-byte message", s->id,
                   to_side == GW_C2S ? "server" : "client", n);
+    return rc;
 }
 
 /* Sends an error response to whoever sent the request (dir = sender). */
@@ -520,8 +521,8 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     if (m->rule != NULL)
         str_copy(p->rule, m->rule, sizeof(p->rule));
     p->t_in = m->t_in;
-    if (s->cfg->limits.request_timeout_us > 0)
-        deadline_add(s, p, m->t_in + s->cfg->limits.request_timeout_us);
+    if (s->request_timeout_us > 0)
+        deadline_add(s, p, m->t_in + s->request_timeout_us);
     m->pending = p;
     return GW_CONTINUE;
 }
@@ -612,20 +613,21 @@ static enum gw_verdict (*const stages[])(struct gw_session *, struct gw_msg *) =
 
 /* ---- driving a message ---------------------------------------------------------- */
 
-static void forward(struct gw_session *s, struct gw_msg *m)
+/* Sends the message on. -1 when the other side could not take it. */
+static int forward(struct gw_session *s, struct gw_msg *m)
 {
     enum gw_dir to = m->dir == GW_C2S ? GW_C2S : GW_S2C;
-    if (!m->modified) {
-        send_to(s, to, m->raw, m->rawlen);
-        return;
-    }
+    if (!m->modified)
+        return send_to(s, to, m->raw, m->rawlen);
     struct buf b;
     buf_init(&b, s->cfg->limits.json.max_bytes + 1024);
+    int rc = -1;
     if (json_emit(&b, m->root) == 0)
-        send_to(s, to, buf_head(&b), buf_used(&b));
+        rc = send_to(s, to, buf_head(&b), buf_used(&b));
     else
         log_warnx("session %.8s: a rewritten message exceeded the size budget", s->id);
     buf_free(&b);
+    return rc;
 }
 
 static bool logs_result(enum mcp_method_id id)
@@ -679,7 +681,18 @@ static void handle(struct gw_session *s, struct gw_msg *m)
         }
         if (m->pending != NULL && m->v.kind == RPC_REQUEST)
             m->pending->gw_us = mono_us() - m->t_in;
-        forward(s, m);
+        if (forward(s, m) < 0 && m->pending != NULL && m->v.kind == RPC_REQUEST) {
+            /* The other side cannot take it (gone, or its queue is over its
+             * hard cap): answer now rather than at the timeout. */
+            answer_msg(s, m, MW_ERR_UPSTREAM,
+                       m->dir == GW_C2S ? "the MCP server cannot take requests right now"
+                                        : "the client cannot take requests right now",
+                       "upstream_unavailable", NULL);
+            audit_completion(s, m->pending, "error", MW_ERR_UPSTREAM, NULL, 0);
+            gw_pending_done(m->pending);
+            m->pending = NULL;
+            return;
+        }
         if (m->pending != NULL && m->v.kind != RPC_REQUEST)
             complete_request(s, m);
         else if (m->v.kind == RPC_NOTIFICATION &&
@@ -825,7 +838,7 @@ static void expire(struct gw_pending *p)
 {
     struct gw_session *s = p->sess;
     char msg[200];
-    uint64_t ms = s->cfg->limits.request_timeout_us / 1000;
+    uint64_t ms = s->request_timeout_us / 1000;
     snprintf(msg, sizeof(msg), "no answer to \"%s\" from the %s within %llu ms; the request was "
              "cancelled",
              p->method_name, p->dir == GW_C2S ? "MCP server" : "client", (unsigned long long)ms);

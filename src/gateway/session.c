@@ -20,6 +20,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     s->base = base;
     s->cfg = cfg;
     s->policy = policy_ref(cfg->policy);
+    s->request_timeout_us = cfg->limits.request_timeout_us;
     s->audit = audit;
     s->io = io;
     s->io_ud = io_ud;

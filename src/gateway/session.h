@@ -65,6 +65,7 @@ struct gw_session {
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct metrics *metrics;      /* borrowed, may be NULL */
     const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
     /* All requests share one timeout, so deadlines are in arrival order: a
