@@ -14,5 +14,6 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds[];
 
 int cmd_version(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 
 #endif

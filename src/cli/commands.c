@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 const struct cli_cmd cli_cmds[] = {
+    {"scan", cmd_scan, "inventory, risk classes and findings of MCP servers and host configs"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };
