@@ -15,5 +15,6 @@ extern const struct cli_cmd cli_cmds[];
 
 int cmd_version(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+int cmd_pins(int argc, char **argv);
 
 #endif

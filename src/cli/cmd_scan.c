@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/scan_cli.h"
 #include "config.h"
 #include "policy/pins.h"
 #include "scan/collect.h"
@@ -21,31 +22,6 @@
 #include "scan/report.h"
 #include "scan/scan.h"
 #include "util/str.h"
-
-#define SCAN_MAX_HEADERS 64
-
-enum fmt { FMT_TEXT, FMT_JSON, FMT_SARIF, FMT_HTML };
-
-struct scan_cli {
-    enum fmt format;
-    const char *output;
-    int fail_on; /* -1: never */
-    const char *policy;
-    bool pin;
-    const char *lock;
-    const char *name;
-    const char *headers[SCAN_MAX_HEADERS];
-    size_t nheaders;
-    bool host_configs;
-    bool connect;
-    const char *home;
-    bool probe;
-    const char *save_capture;
-    int color; /* -1 auto */
-    bool server_stderr;
-    const char *sandbox; /* profile for mcpwall sandbox-exec, or NULL */
-    struct collect_opts co;
-};
 
 static void scan_usage(FILE *f)
 {
@@ -344,6 +320,42 @@ static int write_report(const struct scan_report *r, const struct scan_cli *c)
     return rc;
 }
 
+int scan_cli_collect(struct scan_report *r, const struct scan_cli *c, char **targets, int ntargets,
+                     char **cmd)
+{
+    int status = 0;
+    for (int i = 0; i < ntargets; i++) {
+        json_array_append_new(r->targets, json_string(targets[i]));
+        if (is_url(targets[i])) {
+            scan_url_target(r, targets[i], c->name != NULL ? c->name : targets[i], c, NULL, -1);
+        } else if (scan_file_target(r, targets[i], c) < 0) {
+            status = 3;
+        }
+    }
+    if (cmd != NULL) {
+        char *line = join_argv(cmd);
+        char nm[128];
+        command_name(cmd, nm, sizeof(nm));
+        int si = scan_add_server(r, c->name != NULL ? c->name : nm, line != NULL ? line : cmd[0],
+                                 SCAN_TR_STDIO);
+        json_array_append_new(r->targets, json_string(line != NULL ? line : cmd[0]));
+        free(line);
+        if (si >= 0)
+            scan_stdio(r, si, cmd, c);
+    }
+    if (c->host_configs) {
+        const char *home = c->home != NULL ? c->home : getenv("HOME");
+        json_array_append_new(r->targets, json_string("--host-configs"));
+        size_t found = hostcfg_discover(r, home);
+        if (found == 0)
+            fprintf(stderr, "mcpwall: no host configuration files found under %s\n",
+                    home != NULL ? home : "(no home)");
+    }
+    if (c->connect)
+        connect_configured(r, c);
+    return status;
+}
+
 int cmd_scan(int argc, char **argv)
 {
     struct scan_cli c;
@@ -529,36 +541,8 @@ int cmd_scan(int argc, char **argv)
     r.opt = opt;
     int status = 0;
 
-    for (int i = optind; i < oargc; i++) {
-        json_array_append_new(r.targets, json_string(argv[i]));
-        if (is_url(argv[i])) {
-            scan_url_target(&r, argv[i], c.name != NULL ? c.name : argv[i], &c, NULL, -1);
-        } else if (scan_file_target(&r, argv[i], &c) < 0) {
-            status = 3;
-        }
-    }
-    if (have_cmd) {
-        char **cmd = argv + cmd_at + 1;
-        char *line = join_argv(cmd);
-        char nm[128];
-        command_name(cmd, nm, sizeof(nm));
-        int si = scan_add_server(&r, c.name != NULL ? c.name : nm, line != NULL ? line : cmd[0],
-                                 SCAN_TR_STDIO);
-        json_array_append_new(r.targets, json_string(line != NULL ? line : cmd[0]));
-        free(line);
-        if (si >= 0)
-            scan_stdio(&r, si, cmd, &c);
-    }
-    if (c.host_configs) {
-        const char *home = c.home != NULL ? c.home : getenv("HOME");
-        json_array_append_new(r.targets, json_string("--host-configs"));
-        size_t found = hostcfg_discover(&r, home);
-        if (found == 0)
-            fprintf(stderr, "mcpwall scan: no host configuration files found under %s\n",
-                    home != NULL ? home : "(no home)");
-    }
-    if (c.connect)
-        connect_configured(&r, &c);
+    status = scan_cli_collect(&r, &c, argv + optind, oargc - optind,
+                              have_cmd ? argv + cmd_at + 1 : NULL);
 
     scan_analyze(&r);
 

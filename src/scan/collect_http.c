@@ -292,9 +292,20 @@ bool http_url_is_loopback(const char *url)
             host[n++] = (char)tolower((unsigned char)*p++);
     }
     host[n] = '\0';
-    return strcmp(host, "localhost") == 0 || str_has_suffix(host, ".localhost") ||
-           str_has_prefix(host, "127.") || strcmp(host, "::1") == 0 ||
-           strcmp(host, "0:0:0:0:0:0:0:1") == 0;
+    if (strcmp(host, "localhost") == 0 || str_has_suffix(host, ".localhost") ||
+        strcmp(host, "::1") == 0 || strcmp(host, "0:0:0:0:0:0:0:1") == 0)
+        return true;
+    /* 127.x.y.z as a dotted-quad literal (not 127.0.0.1.nip.io) */
+    if (!str_has_prefix(host, "127."))
+        return false;
+    unsigned dots = 0;
+    for (const char *q = host; *q != '\0'; q++) {
+        if (*q == '.')
+            dots++;
+        else if (!isdigit((unsigned char)*q))
+            return false;
+    }
+    return dots == 3;
 }
 
 double http_session_entropy(const char *const *ids, size_t n)
