@@ -170,16 +170,23 @@ static void find_collisions(struct scan_report *r)
         while (b < k && strcmp(refs[a].norm, refs[b].norm) == 0)
             b++;
         for (size_t j = a + 1; j < b; j++) {
-            const struct scan_item *first = &r->servers[refs[a].s].items[refs[a].i];
             const struct scan_item *it = &r->servers[refs[j].s].items[refs[j].i];
-            if (refs[j].s == refs[a].s || strcmp(first->hash, it->hash) == 0)
+            /* the first earlier tool of another server with a different definition */
+            size_t o = a;
+            while (o < j && (refs[o].s == refs[j].s ||
+                             strcmp(r->servers[refs[o].s].items[refs[o].i].hash, it->hash) == 0))
+                o++;
+            if (o == j)
                 continue; /* same server, or the same tool seen twice */
+            const struct scan_item *other = &r->servers[refs[o].s].items[refs[o].i];
             struct scan_finding *f = scan_add_finding(
                 r, "server.name-collision", -1, refs[j].s, refs[j].i,
                 "tool '%s' of server '%s' has the name of tool '%s' of server '%s' with a "
                 "different definition",
-                it->name, r->servers[refs[j].s].name, first->name, r->servers[refs[a].s].name);
+                it->name, r->servers[refs[j].s].name, other->name, r->servers[refs[o].s].name);
             scan_finding_pointer(r, f, "/name");
+            if (f != NULL)
+                scan_finding_evidence(f, it->name, strlen(it->name));
         }
         a = b;
     }

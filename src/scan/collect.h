@@ -31,6 +31,7 @@ struct collect_opts {
     bool server_stderr;  /* pass the server's stderr through (else keep its tail) */
     char **env;          /* extra "NAME=value" entries for a spawned server; NULL-terminated */
     const char *cwd;     /* working directory of a spawned server, or NULL */
+    bool init_only;      /* stop after initialize (probes) */
 };
 
 /* A client transport: send one JSON-RPC message, receive the next one. */

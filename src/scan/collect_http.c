@@ -412,7 +412,11 @@ static int probe_session(struct scan_report *scratch_owner, struct http_conn *c,
     c->version[0] = '\0';
     json_array_clear(c->queue);
     struct collect_tr tr = {c, tr_send, tr_recv, after_init};
-    int rc = si >= 0 ? collect_session(&scratch, si, &tr, o) : -1;
+    struct collect_opts po = {0};
+    if (o != NULL)
+        po = *o;
+    po.init_only = !list_tools;
+    int rc = si >= 0 ? collect_session(&scratch, si, &tr, &po) : -1;
     if (si >= 0 && scratch.servers[si].init != NULL && (rc == 0 || !list_tools))
         rc = 0;
     if (si >= 0 && scratch.servers[si].error != NULL)

@@ -202,6 +202,8 @@ int collect_session(struct scan_report *r, int server, struct collect_tr *tr,
 
     json_t *caps = json_object_get(init, "capabilities");
     int rc = 0;
+    if (o != NULL && o->init_only)
+        return 0;
     if (json_object_get(caps, "tools") != NULL &&
         list_all(&s, r, server, "tools/list", "tools", SCAN_KIND_TOOL) < 0)
         rc = -1;

@@ -72,12 +72,18 @@ bool scan_detect_available(void)
 static int sev_of(enum detect_severity s)
 {
     switch (s) {
-    case DETECT_SEV_INFO: return SCAN_SEV_INFO;
-    case DETECT_SEV_LOW: return SCAN_SEV_LOW;
-    case DETECT_SEV_MEDIUM: return SCAN_SEV_MEDIUM;
-    case DETECT_SEV_HIGH: return SCAN_SEV_HIGH;
-    case DETECT_SEV_CRITICAL: return SCAN_SEV_CRITICAL;
-    default: return -1;
+    case DETECT_SEV_INFO:
+        return SCAN_SEV_INFO;
+    case DETECT_SEV_LOW:
+        return SCAN_SEV_LOW;
+    case DETECT_SEV_MEDIUM:
+        return SCAN_SEV_MEDIUM;
+    case DETECT_SEV_HIGH:
+        return SCAN_SEV_HIGH;
+    case DETECT_SEV_CRITICAL:
+        return SCAN_SEV_CRITICAL;
+    default:
+        return -1;
     }
 }
 
@@ -113,10 +119,14 @@ static const char *fix_of(enum detect_category c, enum detect_rule rule)
 static const char *family_category(enum detect_category c)
 {
     switch (c) {
-    case DETECT_CAT_SECRET: return "secret";
-    case DETECT_CAT_PII: return "pii";
-    case DETECT_CAT_HIDDEN: return "hidden-content";
-    default: return "poisoning";
+    case DETECT_CAT_SECRET:
+        return "secret";
+    case DETECT_CAT_PII:
+        return "pii";
+    case DETECT_CAT_HIDDEN:
+        return "hidden-content";
+    default:
+        return "poisoning";
     }
 }
 
