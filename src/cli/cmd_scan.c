@@ -511,9 +511,18 @@ int cmd_scan(int argc, char **argv)
         case O_SERR:
             c.server_stderr = true;
             break;
-        case O_SANDBOX:
+        case O_SANDBOX: {
+            bool have = false;
+            for (const struct cli_cmd *k = cli_cmds; k->name != NULL && !have; k++)
+                have = strcmp(k->name, "sandbox-exec") == 0;
+            if (!have) {
+                fprintf(stderr, "mcpwall scan: --sandbox needs the sandbox-exec command, which "
+                                "this build does not have\n");
+                return 2;
+            }
             c.sandbox = optarg;
             break;
+        }
         default:
             scan_usage(stderr);
             return 2;

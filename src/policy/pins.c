@@ -124,7 +124,8 @@ static int canon_value(struct buf *b, const json_t *v, unsigned depth)
             if (i < n)
                 keys[i++] = k;
         }
-        qsort(keys, i, sizeof(*keys), key_cmp);
+        if (i > 1)
+            qsort(keys, i, sizeof(*keys), key_cmp);
         int rc = buf_append_char(b, '{');
         for (size_t j = 0; rc == 0 && j < i; j++) {
             if (j > 0)
