@@ -669,6 +669,8 @@ size_t cfg_check_keys(struct cfg_errors *e, const struct cfg_doc *doc, const jso
 
 static const char *type_word(const json_t *v)
 {
+    if (v == NULL)
+        return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "a mapping";
     case JSON_ARRAY: return "a list";

@@ -71,6 +71,8 @@ bool rpc_id_equal(const json_t *a, const json_t *b)
 
 static const char *json_type_name(const json_t *v)
 {
+    if (v == NULL)
+        return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";

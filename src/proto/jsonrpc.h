@@ -27,12 +27,15 @@
 #define MCP_ERR_URL_ELICITATION      (-32042) /* 2025-11-25 */
 #define MCP_ERR_UNSUPPORTED_VERSION  (-32022) /* 2026-07-28 */
 
-/* mcpwall's own codes, in the implementation-defined range -32000..-32019. */
-#define MW_ERR_DENIED       (-32001) /* refused by policy */
-#define MW_ERR_UPSTREAM     (-32003) /* server unavailable, exited, or sent garbage */
-#define MW_ERR_TIMEOUT      (-32004) /* no answer in time */
-#define MW_ERR_RATE_LIMITED (-32005)
-#define MW_ERR_OVERLOADED   (-32006) /* too many requests in flight */
+/* mcpwall's own codes, in the implementation-defined range -32000..-32019,
+ * avoiding -32000 and -32001, which SDK clients use locally for "connection
+ * closed" and "request timed out". */
+#define MW_ERR_DENIED       (-32010) /* refused by policy */
+#define MW_ERR_UPSTREAM     (-32011) /* server unavailable, exited, or sent garbage */
+#define MW_ERR_TIMEOUT      (-32012) /* no answer in time */
+#define MW_ERR_RATE_LIMITED (-32013)
+#define MW_ERR_OVERLOADED   (-32014) /* too many requests in flight */
+#define MW_ERR_INVALID_ARGS (-32602) /* arguments refused: JSON-RPC invalid params */
 
 enum rpc_kind { RPC_REQUEST, RPC_NOTIFICATION, RPC_RESULT, RPC_ERROR };
 

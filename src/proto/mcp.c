@@ -245,6 +245,12 @@ enum mcp_lc_action mcp_lc_client(struct mcp_lifecycle *lc, const struct rpc_msg 
     }
 
     if (id == MCP_N_INITIALIZED) {
+        if (lc->state == MCP_LC_INIT_SENT && !lc->early_initialized) {
+            /* A pipelining client: pass it on; the session is ready once the
+             * initialize answer arrives. Requests still wait until then. */
+            lc->early_initialized = true;
+            return MCP_LC_PASS;
+        }
         if (lc->state != MCP_LC_INIT_DONE) {
             rpc_err_set(e, RPC_INVALID_REQUEST, "unexpected_initialized",
                         "notifications/initialized arrived %s",
@@ -290,6 +296,7 @@ enum mcp_lc_action mcp_lc_server(struct mcp_lifecycle *lc, const struct rpc_msg 
         lc->init_id = NULL;
         if (m->kind == RPC_ERROR) {
             lc->state = MCP_LC_NEW; /* the client may try again */
+            lc->early_initialized = false;
             return MCP_LC_PASS;
         }
         json_t *pv = json_object_get(m->result, "protocolVersion");
@@ -313,7 +320,7 @@ enum mcp_lc_action mcp_lc_server(struct mcp_lifecycle *lc, const struct rpc_msg 
         lc->version = mcp_rev_from_string(json_string_value(pv), json_string_length(pv));
         lc->server_caps = json_incref(caps);
         lc->server_info = json_incref(info);
-        lc->state = MCP_LC_INIT_DONE;
+        lc->state = lc->early_initialized ? MCP_LC_READY : MCP_LC_INIT_DONE;
         return MCP_LC_PASS;
     }
 

@@ -120,6 +120,7 @@ struct mcp_lifecycle {
     json_t *server_info;      /* owned */
     json_t *init_id;          /* owned: id of the pending initialize */
     bool version_rewritten;   /* the client asked for a version we replaced */
+    bool early_initialized;   /* notifications/initialized came before the answer */
 };
 
 void mcp_lc_init(struct mcp_lifecycle *lc);

@@ -34,7 +34,9 @@ static void test_custom_limits(void **state)
     struct json_limits lim = json_default_limits;
     struct json_err e;
     lim.max_depth = 2;
-    assert_non_null(json_parse_strict("[[1]]", 5, &lim, &e));
+    json_t *two = json_parse_strict("[[1]]", 5, &lim, &e);
+    assert_non_null(two);
+    json_decref(two);
     assert_null(json_parse_strict("[[[1]]]", 7, &lim, &e));
     assert_int_equal(e.reason, JSON_E_DEPTH);
     lim = json_default_limits;

@@ -121,6 +121,20 @@ static void test_lifecycle(void **state)
         client(&lc, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &rw, &e),
         MCP_LC_REFUSE);
     mcp_lc_free(&lc);
+
+    /* A client that sends notifications/initialized before the answer (pipelining). */
+    mcp_lc_init(&lc);
+    assert_int_equal(client(&lc, INIT_REQ("2025-06-18"), &rw, &e), MCP_LC_PASS);
+    assert_int_equal(
+        client(&lc, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &rw, &e),
+        MCP_LC_PASS);
+    assert_int_equal(client(&lc, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &rw, &e),
+                     MCP_LC_REFUSE);
+    assert_int_equal(server(&lc, INIT_RES("2025-06-18"), true, &e), MCP_LC_PASS);
+    assert_int_equal(lc.state, MCP_LC_READY);
+    assert_int_equal(client(&lc, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}", &rw, &e),
+                     MCP_LC_PASS);
+    mcp_lc_free(&lc);
 }
 
 static void test_version_negotiation(void **state)

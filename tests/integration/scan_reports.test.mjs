@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { BUILD, MCP, NM, NODE, SERVERS, SRC, mcpwall, scanJson, tmpdir } from './scan-lib.mjs';
+import { BUILD, MCP, NM, NODE, SERVERS, SRC, mcpwall, scanJson, tmpdir } from './lib/scan.mjs';
 
 const require = createRequire(path.join(NM, 'package.json'));
 const AjvDraft04 = require('ajv-draft-04');

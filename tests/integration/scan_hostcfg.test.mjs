@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { MCP, NODE, SERVERS, SRC, mcpwall, scanJson, server, findings, makeHome } from './scan-lib.mjs';
+import { MCP, NODE, SERVERS, SRC, mcpwall, scanJson, server, findings, makeHome } from './lib/scan.mjs';
 
 const HOME = path.join(SRC, 'tests/cases/scan/hostcfg/home');
 const POISON = path.join(SERVERS, 'poison.mjs');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { MCP, NODE, SERVERS, scanJson, server, findings, startListening, stop } from './scan-lib.mjs';
+import { MCP, NODE, SERVERS, scanJson, server, findings, startListening, stop } from './lib/scan.mjs';
 
 const HTTP = path.join(SERVERS, 'http.mjs');
 const ids = (r) => findings(r, { id: /^http\./ }).map((f) => `${f.id} ${f.severity}`).sort();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MCP, NODE, mcpwall, scanJson, server, tool, findings, spanText, tmpdir } from './scan-lib.mjs';
+import { MCP, NODE, mcpwall, scanJson, server, tool, findings, spanText, tmpdir } from './lib/scan.mjs';
 
 const EVERYTHING = [NODE, path.join(MCP, 'server-everything/dist/index.js'), 'stdio'];
 const FILESYSTEM = [NODE, path.join(MCP, 'server-filesystem/dist/index.js')];

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { NODE, SERVERS, scanJson, mcpwall, server, tool, findings, spanText, tmpdir, makeHome } from './scan-lib.mjs';
+import { NODE, SERVERS, scanJson, mcpwall, server, tool, findings, spanText, tmpdir, makeHome } from './lib/scan.mjs';
 
 const POISON = path.join(SERVERS, 'poison.mjs');
 const cmd = (...a) => ['--', NODE, POISON, ...a];

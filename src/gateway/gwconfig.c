@@ -1,0 +1,242 @@
+#include "gateway/gwconfig.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/str.h"
+
+static void limits_default(struct gw_limits *l)
+{
+    l->json = json_default_limits;
+    l->request_timeout_us = 300u * 1000000u;
+    l->queue_bytes = 4u * 1024u * 1024u;
+    l->max_inflight = 1024;
+    l->shutdown_grace_us = 5u * 1000000u;
+}
+
+static struct gw_config *config_new(void)
+{
+    struct gw_config *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    limits_default(&c->limits);
+    c->audit.enabled = true;
+    c->audit.notifications = GW_AUDIT_NOTIF_DENIED;
+    c->log_level = LOG_LVL_INFO;
+    return c;
+}
+
+void gwconfig_free(struct gw_config *c)
+{
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->audit.file);
+    policy_unref(c->policy);
+    free(c);
+}
+
+struct gw_config *gwconfig_default(void)
+{
+    struct gw_config *c = config_new();
+    if (c == NULL)
+        return NULL;
+    c->policy = policy_allow_all();
+    if (c->policy == NULL) {
+        gwconfig_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void compile_limits(const struct cfg_doc *doc, const json_t *sec, struct gw_limits *l,
+                           struct cfg_errors *errs)
+{
+    static const char *const keys[] = {"max_message_bytes", "max_depth", "max_string_bytes",
+                                       "max_members", "max_items", "request_timeout",
+                                       "queue_bytes", "max_inflight", "shutdown_grace", NULL};
+    uint64_t v;
+    cfg_check_keys(errs, doc, sec, keys);
+    if (cfg_get_size(errs, doc, sec, "max_message_bytes", 256u * 1024u * 1024u, &v) == 0) {
+        if (v < 1024)
+            cfg_err(errs, doc, sec, "max_message_bytes", 0, "max_message_bytes must be at least 1KiB");
+        l->json.max_bytes = (size_t)v;
+    }
+    if (cfg_get_uint(errs, doc, sec, "max_depth", JSON_HARD_MAX_DEPTH, &v) == 0) {
+        if (v < 4)
+            cfg_err(errs, doc, sec, "max_depth", 0, "max_depth must be at least 4");
+        l->json.max_depth = (size_t)v;
+    }
+    if (cfg_get_size(errs, doc, sec, "max_string_bytes", 256u * 1024u * 1024u, &v) == 0)
+        l->json.max_string = (size_t)v;
+    if (cfg_get_uint(errs, doc, sec, "max_members", 10000000, &v) == 0)
+        l->json.max_members = (size_t)v;
+    if (cfg_get_uint(errs, doc, sec, "max_items", 100000000, &v) == 0)
+        l->json.max_items = (size_t)v;
+    if (cfg_get_duration_us(errs, doc, sec, "request_timeout", 24ull * 3600u * 1000000u, &v) == 0)
+        l->request_timeout_us = v;
+    if (cfg_get_size(errs, doc, sec, "queue_bytes", 1024u * 1024u * 1024u, &v) == 0) {
+        if (v < 65536)
+            cfg_err(errs, doc, sec, "queue_bytes", 0, "queue_bytes must be at least 64KiB");
+        l->queue_bytes = (size_t)v;
+    }
+    if (cfg_get_uint(errs, doc, sec, "max_inflight", 1000000, &v) == 0) {
+        if (v == 0)
+            cfg_err(errs, doc, sec, "max_inflight", 0, "max_inflight must be at least 1");
+        l->max_inflight = (size_t)v;
+    }
+    if (cfg_get_duration_us(errs, doc, sec, "shutdown_grace", 600ull * 1000000u, &v) == 0)
+        l->shutdown_grace_us = v;
+}
+
+static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct gw_audit_cfg *a,
+                          struct cfg_errors *errs)
+{
+    static const char *const keys[] = {"enabled", "file", "fsync", "notifications", NULL};
+    const char *s;
+    cfg_check_keys(errs, doc, sec, keys);
+    cfg_get_bool(errs, doc, sec, "enabled", &a->enabled);
+    cfg_get_bool(errs, doc, sec, "fsync", &a->fsync);
+    if (cfg_get_str(errs, doc, sec, "file", &s) == 0) {
+        if (s[0] == '\0')
+            cfg_err(errs, doc, sec, "file", 0, "audit file must not be empty");
+        else
+            a->file = strdup(s);
+    }
+    if (cfg_get_str(errs, doc, sec, "notifications", &s) == 0) {
+        if (strcmp(s, "all") == 0)
+            a->notifications = GW_AUDIT_NOTIF_ALL;
+        else if (strcmp(s, "denied") == 0)
+            a->notifications = GW_AUDIT_NOTIF_DENIED;
+        else
+            cfg_err(errs, doc, sec, "notifications", 0,
+                    "notifications must be 'denied' or 'all', not '%s'", s);
+    }
+}
+
+struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
+{
+    static const char *const keys[] = {"version", "log", "limits", "audit", "policy", NULL};
+    size_t nerr = errs->n;
+    struct gw_config *c = config_new();
+    if (c == NULL)
+        return NULL;
+    c->path = strdup(doc->path);
+    json_t *root = doc->root;
+    if (!json_is_object(root)) {
+        cfg_err(errs, doc, NULL, NULL, 0, "the configuration must be a mapping");
+        goto fail;
+    }
+    cfg_check_keys(errs, doc, root, keys);
+    uint64_t version;
+    int rc = cfg_get_uint(errs, doc, root, "version", 1000, &version);
+    if (rc == 1)
+        cfg_err(errs, doc, NULL, NULL, 0, "missing 'version: 1' at the top of the configuration");
+    else if (rc == 0 && version != 1)
+        cfg_err(errs, doc, root, "version", 0, "unsupported configuration version %llu (this "
+                "mcpwall reads version 1)", (unsigned long long)version);
+    json_t *sec;
+    if (cfg_get_obj(errs, doc, root, "limits", &sec) == 0)
+        compile_limits(doc, sec, &c->limits, errs);
+    if (cfg_get_obj(errs, doc, root, "audit", &sec) == 0)
+        compile_audit(doc, sec, &c->audit, errs);
+    if (cfg_get_obj(errs, doc, root, "log", &sec) == 0) {
+        static const char *const lkeys[] = {"level", NULL};
+        const char *lv;
+        cfg_check_keys(errs, doc, sec, lkeys);
+        if (cfg_get_str(errs, doc, sec, "level", &lv) == 0 && log_level_parse(lv, &c->log_level) < 0)
+            cfg_err(errs, doc, sec, "level", 0, "level must be error, warn, info or debug");
+    }
+    sec = NULL;
+    if (cfg_get_obj(errs, doc, root, "policy", &sec) >= 0)
+        c->policy = policy_compile(doc, sec, errs);
+    if (errs->n > nerr || c->policy == NULL)
+        goto fail;
+    return c;
+fail:
+    gwconfig_free(c);
+    return NULL;
+}
+
+struct gw_config *gwconfig_load(const char *path, struct cfg_errors *errs)
+{
+    struct cfg_doc *doc = cfg_load_file(path, errs);
+    if (doc == NULL)
+        return NULL;
+    struct gw_config *c = gwconfig_compile(doc, errs);
+    cfg_doc_free(doc);
+    return c;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    str_copy(tmp, dir, sizeof(tmp));
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int gwconfig_default_audit_path(char *out, size_t outsz)
+{
+    const char *state = getenv("XDG_STATE_HOME");
+    char dir[4096];
+    if (state != NULL && state[0] == '/') {
+        snprintf(dir, sizeof(dir), "%s/mcpwall", state);
+    } else {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] != '/') {
+            struct passwd *pw = getpwuid(geteuid());
+            home = pw != NULL ? pw->pw_dir : NULL;
+        }
+        if (home == NULL)
+            return -1;
+        snprintf(dir, sizeof(dir), "%s/.local/state/mcpwall", home);
+    }
+    if (mkdir_p(dir) < 0)
+        return -1;
+    int n = snprintf(out, outsz, "%s/audit.jsonl", dir);
+    return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+void gwconfig_describe(const struct gw_config *c, void *file)
+{
+    FILE *f = file;
+    const struct policy *p = c->policy;
+    fprintf(f, "policy: default %s, %zu rule%s\n", p->default_action == POL_ALLOW ? "allow" : "deny",
+            p->nrules, p->nrules == 1 ? "" : "s");
+    for (size_t i = 0; i < p->nrules; i++) {
+        const struct pol_rule *r = &p->rules[i];
+        fprintf(f, "  %zu. %s %s:", i + 1, r->action == POL_ALLOW ? "allow" : "deny ", r->name);
+        for (int k = 0; k < POL_KIND__COUNT; k++) {
+            if (!r->covers[k])
+                continue;
+            fprintf(f, " %ss", policy_kind_word((enum pol_kind)k));
+            for (size_t g = 0; g < r->nglobs[k]; g++)
+                fprintf(f, "%s%s", g ? "," : " ", r->globs[k][g]);
+            fprintf(f, ";");
+        }
+        fprintf(f, "\n");
+    }
+    if (p->nrules == 0 && p->default_action == POL_DENY)
+        fprintf(f, "  warning: no rules and default deny: every tool, prompt and resource is denied\n");
+    if (!p->default_explicit && c->path != NULL)
+        fprintf(f, "  note: 'policy.default' not set: deny applies to anything no rule matches\n");
+    fprintf(f, "audit: %s%s%s\n", c->audit.enabled ? (c->audit.file ? c->audit.file : "default per-user file") : "off",
+            c->audit.fsync ? ", fsync each batch" : "",
+            c->audit.notifications == GW_AUDIT_NOTIF_ALL ? ", all notifications" : "");
+    fprintf(f, "limits: message %zu bytes, depth %zu, request timeout %llu ms, queue %zu bytes\n",
+            c->limits.json.max_bytes, c->limits.json.max_depth,
+            (unsigned long long)(c->limits.request_timeout_us / 1000), c->limits.queue_bytes);
+}

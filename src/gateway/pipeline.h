@@ -1,0 +1,43 @@
+/* pipeline.h - the path of one message through the gateway.
+ *
+ * The order of the stages is written in exactly one place (pipeline.c):
+ *
+ *   era        requests of the stateless 2026-07-28 era get -32022
+ *   match      a response finds the request it answers (else dropped, audited)
+ *   lifecycle  initialize -> notifications/initialized; version negotiation
+ *   authn      who is calling (stdio: the local user)
+ *   route      the method exists, travels this way, exists in the negotiated
+ *              revision; what it targets (tool, prompt, resource URI)
+ *   authz      the policy decides on the target; denied calls get -32010
+ *   track      requests are recorded: unique id, in-flight cap, timeout
+ *   guard      responses: lists filtered by the same policy decision
+ *   -> forward (original bytes when nothing changed) and audit
+ *
+ * Each stage has one signature and returns continue, refuse (answer the
+ * sender with the error the stage filled in) or drop. Denials are JSON-RPC
+ * errors with a sentence naming the rule and a stable data.reason; every
+ * refusal and every completed request is audited.
+ */
+#ifndef MCPWALL_GATEWAY_PIPELINE_H
+#define MCPWALL_GATEWAY_PIPELINE_H
+
+#include <stddef.h>
+
+#include "gateway/session.h"
+#include "proto/frame.h"
+
+/* One message from the client (host) / from the server. raw is borrowed for
+ * the duration of the call. */
+void gw_client_message(struct gw_session *s, const char *raw, size_t len);
+void gw_server_message(struct gw_session *s, const char *raw, size_t len);
+/* A message over the size budget was discarded by the framing layer. */
+void gw_client_oversize(struct gw_session *s, const struct frame_item *it);
+void gw_server_oversize(struct gw_session *s, const struct frame_item *it);
+/* The server is gone: every request waiting for it is answered with an error
+ * naming `why` (e.g. "the MCP server exited with status 1"). Further client
+ * requests are answered with the same error. */
+void gw_upstream_gone(struct gw_session *s, const char *why);
+/* Writes a session start/stop event to the audit log. */
+void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra);
+
+#endif

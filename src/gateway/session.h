@@ -1,0 +1,85 @@
+/* session.h - one client session as the gateway sees it.
+ *
+ * A session owns the lifecycle state (proto/mcp.h), the requests in flight in
+ * each direction (to answer them if the other side fails, to time them out,
+ * and to audit them when they complete), a reference to the policy snapshot it
+ * started with, and the two outputs the pipeline writes to. The host (wrap or
+ * serve) creates it and feeds it messages through pipeline.h.
+ */
+#ifndef MCPWALL_GATEWAY_SESSION_H
+#define MCPWALL_GATEWAY_SESSION_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "gateway/gwconfig.h"
+#include "policy/policy.h"
+#include "proto/mcp.h"
+#include "util/map.h"
+
+enum gw_dir { GW_C2S = 0, GW_S2C = 1 };
+
+struct gw_session;
+
+/* Where the pipeline sends bytes (one message, no newline). Return -1 when
+ * the output cannot take it (queue hard cap passed or peer gone). */
+struct gw_io {
+    int (*to_client)(void *ud, const char *msg, size_t len);
+    int (*to_server)(void *ud, const char *msg, size_t len);
+    /* Called after work the pipeline did on its own (a timeout fired), so the
+     * host flushes what was queued. */
+    void (*after_event)(void *ud);
+};
+
+/* A request in flight, keyed by its id in the direction it travels. */
+struct gw_pending {
+    struct gw_session *sess;
+    enum gw_dir dir;             /* who sent the request */
+    json_t *id;                  /* owned */
+    char key[160];               /* rpc_id_key() */
+    size_t keylen;
+    enum mcp_method_id method;
+    char method_name[64];
+    int target_kind;             /* enum pol_kind, or -1 */
+    char *target;                /* owned; tool/prompt name or resource URI */
+    json_t *args;                /* owned reference, for the audit record */
+    const char *rule;            /* borrowed from the session's policy */
+    uint64_t t_in;               /* µs: request received */
+    uint64_t gw_us;              /* µs spent in mcpwall on the request */
+    struct event *timer;
+    bool cancelled;
+};
+
+struct gw_session {
+    char id[33];
+    char identity[96];
+    struct event_base *base;
+    const struct gw_config *cfg;  /* borrowed: outlives the session */
+    struct policy *policy;        /* reference held */
+    struct audit_log *audit;      /* borrowed, may be NULL */
+    struct mcp_lifecycle lc;
+    struct map pending[2];        /* by direction of the request */
+    const struct gw_io *io;
+    void *io_ud;
+    bool upstream_gone;
+    char upstream_gone_why[160];
+    /* counters */
+    uint64_t msgs_in[2], denied, errors;
+};
+
+/* Initialises a session; takes a reference to cfg->policy. */
+int gw_session_init(struct gw_session *s, struct event_base *base, const struct gw_config *cfg,
+                    struct audit_log *audit, const struct gw_io *io, void *io_ud);
+/* Releases pending entries (without answering them) and references. */
+void gw_session_free(struct gw_session *s);
+
+struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const json_t *id);
+struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const json_t *id);
+/* Removes from the map and frees. */
+void gw_pending_done(struct gw_pending *p);
+size_t gw_pending_count(const struct gw_session *s, enum gw_dir dir);
+
+#endif

@@ -1,0 +1,105 @@
+// Helpers for integration tests: run mcpwall and real MCP servers, connect the
+// official TypeScript SDK client, and read audit logs.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const SRCDIR = process.env.MCPWALL_SRCDIR ?? path.resolve(here, "../../..");
+export const BUILDDIR = process.env.MCPWALL_BUILDDIR ?? path.join(SRCDIR, "build");
+export const MCPWALL = process.env.MCPWALL_BIN ?? path.join(BUILDDIR, "mcpwall");
+export const NODE_BIN = path.join(SRCDIR, "tests/node_modules/.bin");
+
+/** Command line of an npm MCP server pinned in tests/package.json. */
+export function npmServer(name, ...args) {
+  return [path.join(NODE_BIN, name), ...args];
+}
+
+/** A fresh temporary directory, removed when the process exits. */
+export function tmpdir(prefix = "mcpwall-it-") {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on("exit", () => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export function writeFile(dir, name, text) {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+/**
+ * Connects the SDK client to a server command, directly or through
+ * `mcpwall wrap`. Returns { client, transport, stderr() }.
+ */
+export async function connect({ server, wrap = true, config, audit, capabilities = {}, env, extraArgs = [] }) {
+  let command, args;
+  if (wrap) {
+    command = MCPWALL;
+    args = ["wrap"];
+    if (config) args.push("-c", config);
+    if (audit) args.push("--audit", audit);
+    args.push(...extraArgs, "--", ...server);
+  } else {
+    [command, ...args] = server;
+  }
+  const transport = new StdioClientTransport({
+    command,
+    args,
+    env: { ...process.env, ...(env ?? {}) },
+    stderr: "pipe",
+  });
+  let err = "";
+  const client = new Client({ name: "mcpwall-it", version: "1.0.0" }, { capabilities });
+  const p = client.connect(transport);
+  transport.stderr?.on("data", (d) => (err += d.toString()));
+  await p;
+  return { client, transport, stderr: () => err };
+}
+
+/** Runs mcpwall with arguments; returns { status, stdout, stderr }. */
+export function mcpwall(...args) {
+  const r = spawnSync(MCPWALL, args, { encoding: "utf8", timeout: 60000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Parses an audit log into records. */
+export function readAudit(file) {
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l));
+}
+
+/** Waits until pred() is true (polling), or throws after ms. */
+export async function waitFor(pred, ms = 10000, what = "condition") {
+  const t0 = Date.now();
+  while (!(await pred())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Strips fields that legitimately differ between two runs of a server. */
+export function normalize(v) {
+  return JSON.parse(JSON.stringify(v), (k, x) => (k === "_meta" ? undefined : x));
+}
+
+/** The misbehaving C test server built with this build. */
+export const MISBEHAVE = path.join(BUILDDIR, "tests/servers/misbehave");
+
+/** Fails when a sanitizer reported anything in mcpwall's stderr. */
+export function assertNoSanitizerReport(stderr, assert) {
+  assert.doesNotMatch(stderr, /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/, stderr.slice(0, 4000));
+}
+
+/** Resident set size of a process in KiB (Linux). */
+export function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+  return m ? Number(m[1]) : 0;
+}
