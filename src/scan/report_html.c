@@ -126,7 +126,8 @@ static void summary_table(struct buf *b, const struct scan_report *r)
         pct(v, sizeof(v), s->with_approval, s->tools);
         summary_row(b, "approval-coverage", "Approval coverage", v);
         pct(v, sizeof(v), s->critical_with_approval, s->by_risk[SCAN_RISK_CRITICAL]);
-        summary_row(b, "critical-approval-coverage", "Critical tools with approval", v);
+        summary_row(b, "critical-approval-coverage", "Critical tools denied or behind an approval",
+                    v);
     } else {
         summary_row(b, "missing-permissions", "Missing permissions (tools open to everyone)",
                     nopol);

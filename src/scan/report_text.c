@@ -196,7 +196,7 @@ int report_text(const struct scan_report *r, FILE *out, bool color)
     if (r->policy_done) {
         fprintf(out,
                 "\n%spolicy%s %s: %zu tools allowed to everyone, audit coverage %zu/%zu, "
-                "approval coverage %zu/%zu (critical %zu/%zu)\n",
+                "approval coverage %zu/%zu (critical tools guarded %zu/%zu)\n",
                 col(&c, C_BOLD), col(&c, C_RESET), r->policy_file ? r->policy_file : "",
                 s->missing_permissions, s->audited, s->tools, s->with_approval, s->tools,
                 s->critical_with_approval, s->by_risk[SCAN_RISK_CRITICAL]);

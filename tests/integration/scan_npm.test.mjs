@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MCP, NODE, mcpwall, scanJson, server, tool, findings, spanText, tmpdir } from './lib/scan.mjs';
+import { MCP, NODE, SRC, mcpwall, scanJson, server, tool, findings, spanText, tmpdir } from './lib/scan.mjs';
 
 const EVERYTHING = [NODE, path.join(MCP, 'server-everything/dist/index.js'), 'stdio'];
 const FILESYSTEM = [NODE, path.join(MCP, 'server-filesystem/dist/index.js')];
@@ -120,4 +120,38 @@ test('a server that fails to start is reported, not hidden', () => {
     assert.match(f[0].message, /exit status 3/);
     assert.match(f[0].message, /boom: missing API key/);
     assert.equal(r.summary.servers_failed, 1);
+});
+
+test('--policy: what a gateway configuration leaves open', () => {
+    const deny = path.join(SRC, 'tests/cases/scan/policy/deny-deletes.yaml');
+    const r = scanJson(['--policy', deny, '--', ...MEMORY]);
+    const p = r.summary.policy;
+    assert.equal(p.file, deny);
+    assert.equal(p.missing_permissions, 3);          // create_entities, create_relations, add_observations
+    assert.equal(p.audited, 9);
+    assert.equal(p.audit_coverage, 1);
+    assert.equal(p.with_approval, 0);
+    assert.equal(p.critical_with_approval, 3);       // the deletions are denied
+    assert.equal(p.critical_approval_coverage, 1);
+    assert.match(p.notes.join('\n'), /no approval rules/);
+    const open = findings(r, { id: 'policy.open-to-everyone' });
+    assert.deepEqual(open.map((f) => f.location.item).sort(), ['add_observations', 'create_entities', 'create_relations']);
+    for (const f of open) {
+        assert.equal(f.location.file, deny);
+        assert.equal(f.location.line, 6);            // the default that allows them
+    }
+    assert.equal(findings(r, { id: 'policy.critical-without-approval' }).length, 0);
+
+    const all = path.join(SRC, 'tests/cases/scan/policy/open.yaml');
+    const r2 = scanJson(['--policy', all, '--', ...MEMORY]);
+    assert.equal(r2.summary.policy.audit_coverage, 0);
+    assert.equal(r2.summary.policy.critical_with_approval, 0);
+    assert.deepEqual(findings(r2, { id: 'policy.critical-without-approval' }).map((f) => f.location.item).sort(),
+        ['delete_entities', 'delete_observations', 'delete_relations']);
+    const na = findings(r2, { id: 'policy.not-audited' });
+    assert.equal(na.length, 1);
+    assert.equal(na[0].location.line, 4);            // audit.enabled: false
+    // an invalid configuration is refused with its errors
+    const bad = mcpwall(['scan', '--policy', path.join(SRC, 'tests/cases/scan/classify.jsonl'), '--', ...MEMORY]);
+    assert.equal(bad.status, 3);
 });

@@ -79,7 +79,8 @@ test('the JSON report follows docs/scan-report.schema.json', () => {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
     addFormats(ajv);
     const validate = ajv.compile(schema);
-    for (const args of [['--host-configs', '--home', HOME], [OPENAPI], EVERYTHING]) {
+    for (const args of [['--host-configs', '--home', HOME], [OPENAPI], EVERYTHING,
+        ['--policy', path.join(SRC, 'tests/cases/scan/policy/open.yaml'), ...EVERYTHING]]) {
         const r = scanJson(args);
         assert.ok(validate(r), `${args.join(' ')}: ${JSON.stringify(validate.errors?.slice(0, 5), null, 1)}`);
     }
