@@ -11,8 +11,12 @@ const EVERYTHING = [NODE, path.join(MCP, 'server-everything/dist/index.js'), 'st
 const FILESYSTEM = [NODE, path.join(MCP, 'server-filesystem/dist/index.js')];
 const MEMORY = [NODE, path.join(MCP, 'server-memory/dist/index.js')];
 
+// Detector findings (guard/detect), when the build has the detectors.
+const DETECTOR = /^(inject|hidden|secret|pii|unicode|ansi)\./;
+const detected = (r) => r.findings.filter((f) => DETECTOR.test(f.id));
+
 // Scanner findings (not the detectors'), as "rule item severity".
-const own = (r) => r.findings.filter((f) => !/^(inject|hidden|secret|pii|unicode|ansi)\./.test(f.id))
+const own = (r) => r.findings.filter((f) => !DETECTOR.test(f.id))
     .map((f) => `${f.id} ${f.location.item} ${f.severity}`).sort();
 
 test('server-everything: inventory, classes, the lying annotations', () => {
@@ -59,6 +63,9 @@ test('server-everything: inventory, classes, the lying annotations', () => {
     assert.equal(r.summary.tokens, sum);
     // the score deducts exactly what it lists
     assert.equal(r.score.value, 100 - r.score.deductions.reduce((a, d) => a + d.points, 0));
+    // the reference server's texts are not poisoning: nothing above low from the detectors
+    if (r.detectors)
+        assert.deepEqual(detected(r).filter((f) => f.severity !== 'low' && f.severity !== 'info'), []);
 });
 
 test('server-filesystem: writes are destructive by its own annotations', () => {
@@ -77,6 +84,7 @@ test('server-filesystem: writes are destructive by its own annotations', () => {
         assert.equal(tool(s, name).risk, 'read-only', name);
     assert.deepEqual(r.summary.risk, { 'read-only': 10, 'side-effect': 1, critical: 3 });
     assert.deepEqual(own(r), []);
+    assert.deepEqual(detected(r), []);
 });
 
 test('server-memory: three deletions', () => {
@@ -87,6 +95,7 @@ test('server-memory: three deletions', () => {
         ['delete_entities', 'delete_observations', 'delete_relations']);
     assert.deepEqual(r.summary.risk, { 'read-only': 3, 'side-effect': 3, critical: 3 });
     assert.deepEqual(own(r), []);
+    assert.deepEqual(detected(r), []);
 });
 
 test('exit status for CI and the lockfile round trip', () => {
