@@ -189,37 +189,70 @@ static int scan_stdio(struct scan_report *r, int si, char *const argv[], const s
     return rc;
 }
 
+#define SCAN_MAX_FILE (64u * 1024u * 1024u)
+
+/* Reads a whole file (at most SCAN_MAX_FILE bytes); NULL with err filled. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errsz, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0, got;
+    char *data = malloc(cap + 1);
+    while (data != NULL && (got = fread(data + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nd = cap < SCAN_MAX_FILE ? realloc(data, cap * 2 + 1) : NULL;
+            if (nd == NULL) {
+                free(data);
+                data = NULL;
+                snprintf(err, errsz, "%s: larger than %u bytes", path, SCAN_MAX_FILE);
+                break;
+            }
+            data = nd;
+            cap *= 2;
+        }
+    }
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (data != NULL && bad) {
+        free(data);
+        data = NULL;
+        snprintf(err, errsz, "%s: cannot read", path);
+    }
+    if (data != NULL) {
+        data[n] = '\0';
+        *len = n;
+    }
+    return data;
+}
+
 static int scan_file_target(struct scan_report *r, const char *path, const struct scan_cli *c)
 {
     char err[512] = "";
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "mcpwall scan: %s: %s\n", path, strerror(errno));
+    size_t n = 0;
+    char *data = read_file(path, &n, err, sizeof(err));
+    if (data == NULL) {
+        fprintf(stderr, "mcpwall scan: %s\n", err);
         return -1;
     }
-    char head[65536];
-    size_t n = fread(head, 1, sizeof(head), f);
-    fclose(f);
-    enum collect_filetype ft = collect_sniff(head, n);
-    if (ft == COLLECT_FT_UNKNOWN && n == sizeof(head)) {
-        /* a large JSON document: let the full readers decide */
-        ft = COLLECT_FT_TOOLS;
-    }
     int rc;
-    switch (ft) {
+    switch (collect_sniff(data, n)) {
     case COLLECT_FT_OPENAPI:
-        rc = openapi_load(r, path, c->name, err, sizeof(err));
+        rc = openapi_load_mem(r, path, data, n, c->name, err, sizeof(err));
         break;
     case COLLECT_FT_HOSTCFG:
-        rc = hostcfg_load(r, path, NULL, err, sizeof(err));
+        rc = hostcfg_load_mem(r, path, NULL, data, n, err, sizeof(err));
         break;
     case COLLECT_FT_TOOLS:
-        rc = collect_file(r, path, c->name, err, sizeof(err));
+        rc = collect_file_mem(r, path, data, n, c->name, err, sizeof(err));
         break;
     default:
         /* host configs with comments or unusual shapes are recognised by name */
         if (hostcfg_host_from_path(path) != NULL) {
-            rc = hostcfg_load(r, path, NULL, err, sizeof(err));
+            rc = hostcfg_load_mem(r, path, NULL, data, n, err, sizeof(err));
         } else {
             snprintf(err, sizeof(err),
                      "%s: not a tools/list result, capture, wire log, OpenAPI "
@@ -228,6 +261,7 @@ static int scan_file_target(struct scan_report *r, const char *path, const struc
             rc = -1;
         }
     }
+    free(data);
     if (rc < 0)
         fprintf(stderr, "mcpwall scan: %s\n", err);
     return rc;

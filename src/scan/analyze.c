@@ -140,6 +140,32 @@ static int tool_ref_cmp(const void *a, const void *b)
     return x->s != y->s ? x->s - y->s : x->i - y->i;
 }
 
+struct twin {
+    const char *d;
+    size_t len;
+    const struct tool_ref *ref;
+};
+
+/* By description, then by position (server, item), so the first of a group
+ * is the earliest tool. */
+static int twin_cmp(const void *a, const void *b)
+{
+    const struct twin *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    int c = memcmp(x->d, y->d, x->len);
+    if (c != 0)
+        return c;
+    if (x->ref->s != y->ref->s)
+        return x->ref->s - y->ref->s;
+    return x->ref->i - y->ref->i;
+}
+
+static bool twin_same(const struct twin *x, const struct twin *y)
+{
+    return x->len == y->len && memcmp(x->d, y->d, x->len) == 0;
+}
+
 /* Same tool name (after normalisation) with a different definition on
  * another server: a call may reach the wrong one (shadowing). */
 static void find_collisions(struct scan_report *r)
@@ -190,34 +216,41 @@ static void find_collisions(struct scan_report *r)
         }
         a = b;
     }
-    /* twins: same long description, different names */
-    for (size_t a = 0; a < k; a++) {
+    /* twins: same long description, different names. Sorted by description so
+     * equal ones are adjacent; each later one is reported against the first. */
+    struct twin *tw = calloc(k ? k : 1, sizeof(*tw));
+    size_t nt = 0;
+    for (size_t a = 0; tw != NULL && a < k; a++) {
         const struct scan_item *x = &r->servers[refs[a].s].items[refs[a].i];
         size_t xl = 0;
         const char *xd = json_get_str(x->def, "description", &xl);
         if (xd == NULL || xl < 40)
             continue;
-        for (size_t b = 0; b < k; b++) {
-            if (b == a)
-                continue;
-            const struct scan_item *y = &r->servers[refs[b].s].items[refs[b].i];
-            size_t yl = 0;
-            const char *yd = json_get_str(y->def, "description", &yl);
-            if (yd == NULL || yl != xl || memcmp(xd, yd, xl) != 0)
-                continue;
-            if (strcmp(refs[a].norm, refs[b].norm) == 0)
-                continue;
-            /* report the later one of the pair once */
-            if (refs[b].s < refs[a].s || (refs[b].s == refs[a].s && refs[b].i < refs[a].i)) {
-                struct scan_finding *f = scan_add_finding(
-                    r, "server.duplicate-tool", -1, refs[a].s, refs[a].i,
-                    "tool '%s' (server '%s') repeats the description of tool '%s' (server '%s')",
-                    x->name, r->servers[refs[a].s].name, y->name, r->servers[refs[b].s].name);
-                scan_finding_pointer(r, f, "/description");
-                break;
-            }
-        }
+        tw[nt].d = xd;
+        tw[nt].len = xl;
+        tw[nt].ref = &refs[a];
+        nt++;
     }
+    if (tw != NULL)
+        qsort(tw, nt, sizeof(*tw), twin_cmp);
+    for (size_t a = 0; a < nt;) {
+        size_t b = a + 1;
+        while (b < nt && twin_same(&tw[a], &tw[b]))
+            b++;
+        for (size_t j = a + 1; j < b; j++) {
+            if (strcmp(tw[j].ref->norm, tw[a].ref->norm) == 0)
+                continue; /* the same name: a collision, or the same tool twice */
+            const struct scan_item *x = &r->servers[tw[j].ref->s].items[tw[j].ref->i];
+            const struct scan_item *y = &r->servers[tw[a].ref->s].items[tw[a].ref->i];
+            struct scan_finding *f = scan_add_finding(
+                r, "server.duplicate-tool", -1, tw[j].ref->s, tw[j].ref->i,
+                "tool '%s' (server '%s') repeats the description of tool '%s' (server '%s')",
+                x->name, r->servers[tw[j].ref->s].name, y->name, r->servers[tw[a].ref->s].name);
+            scan_finding_pointer(r, f, "/description");
+        }
+        a = b;
+    }
+    free(tw);
     free(refs);
 }
 

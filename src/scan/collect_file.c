@@ -108,6 +108,9 @@ enum collect_filetype collect_sniff(const char *data, size_t len)
                     ft = COLLECT_FT_TOOLS;
                 json_decref(first);
             }
+            /* an OpenAPI document also has "servers": look for "openapi" first */
+            if (ft == COLLECT_FT_UNKNOWN && str_casestr_n(data, len, "\"openapi\"") != NULL)
+                ft = COLLECT_FT_OPENAPI;
             if (ft == COLLECT_FT_UNKNOWN &&
                 (str_casestr_n(data, len, "\"mcpServers\"") != NULL ||
                  str_casestr_n(data, len, "\"servers\"") != NULL ||
@@ -158,6 +161,7 @@ static void add_lists(struct scan_report *r, int server, const struct cfg_doc *d
         {
             struct scan_item *it = scan_add_item(r, server, lists[k].kind, d);
             if (it != NULL && doc != NULL) {
+                it->def_in_doc = true;
                 struct cfg_pos p = cfg_pos_of(doc, arr, NULL, i);
                 it->pos.file = scan_intern(r, doc->path);
                 it->pos.line = p.line;
@@ -323,6 +327,7 @@ int collect_file_mem(struct scan_report *r, const char *path, const char *data, 
         {
             struct scan_item *it = scan_add_item(r, si, SCAN_KIND_TOOL, d);
             if (it != NULL) {
+                it->def_in_doc = true;
                 struct cfg_pos p = cfg_pos_of(kept, res, NULL, i);
                 it->pos.file = scan_intern(r, kept->path);
                 it->pos.line = p.line;

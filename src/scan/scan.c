@@ -449,7 +449,7 @@ void scan_resolve_positions(struct scan_report *r)
         const json_t *base = NULL;
         struct scan_srcpos fallback = {NULL, 0, 0};
         if (f->loc.item >= 0 && (size_t)f->loc.item < s->nitems) {
-            base = s->items[f->loc.item].def;
+            base = s->items[f->loc.item].def_in_doc ? s->items[f->loc.item].def : NULL;
             fallback = s->items[f->loc.item].pos;
         } else if (s->cfg != NULL) {
             base = s->cfg;

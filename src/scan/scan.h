@@ -92,6 +92,8 @@ struct scan_item {
     char *http_method;             /* OpenAPI: "GET" ...; NULL otherwise */
     char *http_path;               /* OpenAPI: "/pets/{id}" */
     struct scan_srcpos pos;        /* where def sits in a file, when it came from one */
+    bool def_in_doc;               /* def is a node of the server's document, so positions of
+                                      its strings can be looked up (not so for OpenAPI tools) */
     size_t nfindings;              /* filled by scan_analyze */
     enum scan_sev worst;
     /* policy evaluation (scan_policy_eval), meaningful when report->policy_done */

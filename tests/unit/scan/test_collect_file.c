@@ -11,7 +11,10 @@
 
 #include <cmocka.h>
 
+#include "policy/config.h"
+#include "proto/json.h"
 #include "scan/collect.h"
+#include "util/buf.h"
 #include "scan/scan.h"
 
 static struct scan_report r;
@@ -60,7 +63,8 @@ static void test_rpc_and_array(void **state)
     assert_int_equal(load("a.json", t, err), 0);
     assert_int_equal(r.servers[0].nitems, 2);
     assert_int_equal(r.servers[0].items[1].kind, SCAN_KIND_PROMPT);
-    const char *arr = "[{\"name\":\"t1\",\"description\":\"d\"},{\"name\":\"t2\",\"inputSchema\":{}}]";
+    const char *arr =
+        "[{\"name\":\"t1\",\"description\":\"d\"},{\"name\":\"t2\",\"inputSchema\":{}}]";
     assert_int_equal(load("b.json", arr, err), 0);
     assert_int_equal(r.servers[1].nitems, 2);
 }
@@ -69,12 +73,13 @@ static void test_capture(void **state)
 {
     (void)state;
     char err[300];
-    const char *t = "{\"format\":\"mcpwall-capture/1\",\"servers\":[{\"name\":\"one\",\"target\":\"npx "
-                    "x\",\"initialize\":{\"protocolVersion\":\"2025-06-18\",\"serverInfo\":{\"name\":"
-                    "\"x\",\"version\":\"1\"},\"capabilities\":{}},\"tools\":[{\"name\":\"t\"}],"
-                    "\"resources\":[{\"uri\":\"file:///a\",\"name\":\"a\"}],\"resourceTemplates\":"
-                    "[{\"uriTemplate\":\"file:///{p}\",\"name\":\"f\"}]},{\"name\":\"two\",\"error\":"
-                    "\"failed\"}]}";
+    const char *t =
+        "{\"format\":\"mcpwall-capture/1\",\"servers\":[{\"name\":\"one\",\"target\":\"npx "
+        "x\",\"initialize\":{\"protocolVersion\":\"2025-06-18\",\"serverInfo\":{\"name\":"
+        "\"x\",\"version\":\"1\"},\"capabilities\":{}},\"tools\":[{\"name\":\"t\"}],"
+        "\"resources\":[{\"uri\":\"file:///a\",\"name\":\"a\"}],\"resourceTemplates\":"
+        "[{\"uriTemplate\":\"file:///{p}\",\"name\":\"f\"}]},{\"name\":\"two\",\"error\":"
+        "\"failed\"}]}";
     assert_int_equal(load("c.json", t, err), 0);
     assert_int_equal(r.nservers, 2);
     assert_string_equal(r.servers[0].name, "one");
@@ -99,7 +104,8 @@ static void test_wire_log(void **state)
         "\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"w\",\"version\":\"0\"}}}\n"
         "\n"
         "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"tools/list\"}\n"
-        "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"result\":{\"tools\":[{\"name\":\"t1\"},{\"name\":\"t2\"}]}}\n";
+        "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"result\":{\"tools\":[{\"name\":\"t1\"},{\"name\":"
+        "\"t2\"}]}}\n";
     assert_int_equal(load("wire.jsonl", t, err), 0);
     assert_int_equal(r.nservers, 1);
     assert_string_equal(r.servers[0].name, "wire");
@@ -128,7 +134,8 @@ static void test_capture_roundtrip(void **state)
 {
     (void)state;
     char err[300];
-    assert_int_equal(load("l.json", "{\"tools\":[{\"name\":\"a\",\"description\":\"é\"}]}", err), 0);
+    assert_int_equal(load("l.json", "{\"tools\":[{\"name\":\"a\",\"description\":\"é\"}]}", err),
+                     0);
     char path[] = "/tmp/mcpwall-capture-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -144,6 +151,61 @@ static void test_capture_roundtrip(void **state)
     unlink(path);
 }
 
+/* Positions from the JSON loader (a sparse line/column index) must be exactly
+ * those json_offset_linecol() gives, for minified and pretty documents with
+ * multibyte characters and lines far longer than the index's blocks. */
+static void test_positions_match(void **state)
+{
+    (void)state;
+    for (int pretty = 0; pretty < 2; pretty++) {
+        struct buf b;
+        buf_init(&b, 1 << 22);
+        buf_append_str(&b, "{\"tools\": [");
+        for (int i = 0; i < 400; i++) {
+            buf_printf(&b,
+                       "%s%s{\"name\": \"m%d\", \"d\": \"\xc3\xa9\xe2\x80\xa8%.*s\", "
+                       "\"x\": [\"\xf0\x9f\x98\x80\", \"v%d\"]}",
+                       i ? "," : "", pretty && i % 3 == 0 ? "\n  " : " ", i, (i % 4) * 28,
+                       "\xc3\xa9"
+                       "abcdefghijklmnopqrstuvwxyz\xc3\xa9"
+                       "abcdefghijklmnopqrstuvwxyz"
+                       "\xc3\xa9"
+                       "abcdefghijklmnopqrstuvwxyz",
+                       i);
+        }
+        buf_append_str(&b, "]}");
+        buf_cstr(&b);
+        const char *data = buf_head(&b);
+        size_t len = buf_used(&b);
+        struct cfg_errors e;
+        cfg_errors_init(&e);
+        struct cfg_doc *doc = cfg_load_mem("p.json", data, len, true, &e);
+        assert_non_null(doc);
+        json_t *tools = json_object_get(doc->root, "tools");
+        for (size_t i = 0; i < json_array_size(tools); i++) {
+            json_t *t = json_array_get(tools, i);
+            char marker[32];
+            snprintf(marker, sizeof(marker), "\"m%zu\"", i);
+            const char *at = strstr(data, marker);
+            assert_non_null(at);
+            size_t line, col;
+            json_offset_linecol(data, len, (size_t)(at - data), &line, &col);
+            struct cfg_pos p = cfg_pos_of(doc, t, "name", 0);
+            assert_int_equal(p.line, line);
+            assert_int_equal(p.col, col);
+            snprintf(marker, sizeof(marker), "\"v%zu\"", i);
+            at = strstr(data, marker);
+            json_offset_linecol(data, len, (size_t)(at - data), &line, &col);
+            p = cfg_pos_of(doc, json_object_get(t, "x"), NULL, 1);
+            assert_int_equal(p.line, line);
+            assert_int_equal(p.col, col);
+        }
+        cfg_doc_free(doc);
+        cfg_errors_free(&e);
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +215,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wire_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capture_roundtrip, setup, teardown),
+        cmocka_unit_test(test_positions_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
