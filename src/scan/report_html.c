@@ -10,36 +10,52 @@
 #include "scan/detect_bridge.h"
 #include "scan/report.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 
 #define HTML_MAX (256u * 1024u * 1024u)
 
+/* HTML-escapes s; control, invisible and bidi characters become \u{XXXX}
+ * text so a name cannot reorder or hide what the page shows. */
 static void esc(struct buf *b, const char *s)
 {
     if (s == NULL)
         return;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        switch (*p) {
-        case '&':
-            buf_append_str(b, "&amp;");
-            break;
-        case '<':
-            buf_append_str(b, "&lt;");
-            break;
-        case '>':
-            buf_append_str(b, "&gt;");
-            break;
-        case '"':
-            buf_append_str(b, "&quot;");
-            break;
-        case '\'':
-            buf_append_str(b, "&#39;");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                buf_printf(b, "&#x%X;", *p == 0 ? 0xfffd : *p);
-            else
-                buf_append_char(b, (char)*p);
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        uint32_t cp;
+        size_t l;
+        if (utf8_decode((const unsigned char *)s + i, n - i, &cp, &l) != UTF8_OK) {
+            buf_append_str(b, "&#xFFFD;");
+            i++;
+            continue;
         }
+        if (scan_cp_hidden(cp)) {
+            buf_printf(b, "\\u{%04X}", (unsigned)cp);
+        } else if (l > 1) {
+            buf_append(b, s + i, l);
+        } else {
+            switch (c) {
+            case '&':
+                buf_append_str(b, "&amp;");
+                break;
+            case '<':
+                buf_append_str(b, "&lt;");
+                break;
+            case '>':
+                buf_append_str(b, "&gt;");
+                break;
+            case '"':
+                buf_append_str(b, "&quot;");
+                break;
+            case '\'':
+                buf_append_str(b, "&#39;");
+                break;
+            default:
+                buf_append_char(b, (char)c);
+            }
+        }
+        i += l;
     }
 }
 

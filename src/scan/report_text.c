@@ -5,6 +5,7 @@
 
 #include "scan/detect_bridge.h"
 #include "scan/report.h"
+#include "util/utf8.h"
 
 struct tc {
     bool on;
@@ -54,14 +55,28 @@ static const char *risk_color(enum scan_risk r)
     return "";
 }
 
-/* Prints a string from a server with control bytes replaced (names and
- * titles are not escaped by the model). */
+/* Prints a string from a server with control, invisible and bidi characters
+ * shown as \u{XXXX} (names, titles and messages are not escaped before). */
 static void safe(FILE *out, const char *s, size_t max)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && n < max; p++, n++)
-        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
-    if (strlen(s) > max)
+    size_t n = strlen(s), i = 0, shown = 0;
+    while (i < n && shown < max) {
+        uint32_t cp;
+        size_t l;
+        if (utf8_decode((const unsigned char *)s + i, n - i, &cp, &l) != UTF8_OK) {
+            fputc('?', out);
+            i++;
+            shown++;
+            continue;
+        }
+        if (scan_cp_hidden(cp))
+            fprintf(out, "\\u{%04X}", (unsigned)cp);
+        else
+            fwrite(s + i, 1, l, out);
+        i += l;
+        shown++;
+    }
+    if (i < n)
         fputs("...", out);
 }
 

@@ -309,7 +309,7 @@ void scan_finding_span(struct scan_finding *f, size_t start, size_t end)
 }
 
 /* Characters shown escaped in evidence: invisible, bidi controls, tags. */
-static bool cp_hidden(uint32_t cp)
+bool scan_cp_hidden(uint32_t cp)
 {
     return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0xad || cp == 0x34f ||
            cp == 0x61c || cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) ||
@@ -332,7 +332,7 @@ void scan_finding_evidence(struct scan_finding *f, const char *s, size_t n)
             cp = 0xfffd;
             l = 1;
         }
-        size_t add = cp_hidden(cp) ? 10 : l;
+        size_t add = scan_cp_hidden(cp) ? 10 : l;
         if (shown + add > SCAN_MAX_EVIDENCE) {
             buf_append_str(&b, "\xe2\x80\xa6"); /* … */
             break;
@@ -341,7 +341,7 @@ void scan_finding_evidence(struct scan_finding *f, const char *s, size_t n)
             buf_append_str(&b, "\\n");
         } else if (cp == '\t') {
             buf_append_str(&b, "\\t");
-        } else if (cp_hidden(cp)) {
+        } else if (scan_cp_hidden(cp)) {
             buf_printf(&b, "\\u{%04X}", (unsigned)cp);
         } else if (cp == 0xfffd && l == 1) {
             buf_printf(&b, "\\x%02X", (unsigned char)s[i]);

@@ -243,6 +243,10 @@ void scan_finding_span(struct scan_finding *f, size_t start, size_t end);
  * invisible and bidi characters as \u{XXXX}, and cutting at SCAN_MAX_EVIDENCE
  * bytes on a character boundary ("…" marks the cut). */
 void scan_finding_evidence(struct scan_finding *f, const char *s, size_t n);
+/* True for code points a report must not print raw: C0/C1 controls, DEL,
+ * zero-width and invisible characters, bidi controls, tag characters,
+ * variation selectors. */
+bool scan_cp_hidden(uint32_t cp);
 void scan_finding_pos(struct scan_report *r, struct scan_finding *f, const char *file,
                       uint32_t line, uint32_t col);
 

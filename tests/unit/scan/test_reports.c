@@ -52,6 +52,9 @@ static void build(struct scan_report *r)
               "\"inputSchema\":{}}");
     scan_add_item(r, b, SCAN_KIND_TOOL, t);
     json_decref(t);
+    t = parse("{\"name\":\"rev\\u202eesrever\",\"description\":\"x\",\"inputSchema\":{}}");
+    scan_add_item(r, b, SCAN_KIND_TOOL, t);
+    json_decref(t);
     t = parse("{\"name\":\"p\",\"description\":\"a prompt\"}");
     scan_add_item(r, b, SCAN_KIND_PROMPT, t);
     json_decref(t);
@@ -77,7 +80,7 @@ static void test_analysis(void **state)
     (void)state;
     struct scan_report r;
     build(&r);
-    assert_int_equal(r.sum.tools, 5);
+    assert_int_equal(r.sum.tools, 6);
     assert_int_equal(r.sum.prompts, 1);
     assert_int_equal(r.sum.by_risk[SCAN_RISK_CRITICAL], 3);
     assert_int_equal(r.sum.by_risk[SCAN_RISK_READ_ONLY], 1);
@@ -184,7 +187,7 @@ static void test_json(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "schema")), "mcpwall-scan-report/1");
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     json_t *sum = json_object_get(j, "summary");
-    assert_int_equal(json_integer_value(json_object_get(sum, "tools")), 5);
+    assert_int_equal(json_integer_value(json_object_get(sum, "tools")), 6);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "risk"), "critical")), 3);
     assert_true(json_is_null(json_object_get(sum, "policy")));
     json_t *tools = json_object_get(json_array_get(json_object_get(j, "servers"), 0), "tools");
@@ -247,9 +250,13 @@ static void test_html_and_text(void **state)
     assert_null(strstr(h, "href="));
     assert_null(strstr(h, "url("));
     assert_null(strchr(h, '\x1b'));
+    /* a bidi override in a name is shown, not obeyed */
+    assert_null(strstr(h, "\xe2\x80\xae"));
+    assert_non_null(strstr(h, "rev\\u{202E}esrever"));
     free(h);
     char *t = render(&r, 3);
     assert_null(strchr(t, '\x1b'));
+    assert_null(strstr(t, "\xe2\x80\xae"));
     assert_non_null(strstr(t, "score "));
     free(t);
     scan_report_free(&r);
