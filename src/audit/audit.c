@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proto/json.h"
+#include "proto/jtape.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -25,74 +26,349 @@
 
 /* ---- previews and hashing --------------------------------------------------- */
 
+static bool key_is_secret_slow(const char *key);
+
+/* Keys repeat (path, text, message ...): remember recent answers. */
 bool audit_key_is_secret(const char *key)
 {
+    static _Thread_local struct {
+        char key[32];
+        bool secret;
+        bool used;
+    } cache[64];
+    size_t n = 0;
+    uint32_t h = 2166136261u;
+    for (; n < 31 && key[n] != '\0'; n++)
+        h = (h ^ (unsigned char)key[n]) * 16777619u;
+    if (key[n] != '\0')
+        return key_is_secret_slow(key);
+    size_t slot = h & 63;
+    if (cache[slot].used && memcmp(cache[slot].key, key, n + 1) == 0)
+        return cache[slot].secret;
+    bool s = key_is_secret_slow(key);
+    memcpy(cache[slot].key, key, n + 1);
+    cache[slot].secret = s;
+    cache[slot].used = true;
+    return s;
+}
+
+static bool key_is_secret_slow(const char *key)
+{
     static const char *const words[] = {
-        "password", "passwd", "passphrase", "secret",     "token",      "api_key",
+        "password", "passwd", "passphrase", "secret",     "token",       "api_key",
         "apikey",   "api-key", "authorization", "credential", "private_key", "privatekey",
         "cookie",   "bearer", "access_key", "accesskey",  "session_key", "client_secret",
         NULL,
     };
+    char low[64];
+    size_t n = 0;
+    for (; key[n] != '\0'; n++) {
+        if (n == sizeof(low) - 1)
+            break;
+        unsigned char c = (unsigned char)key[n];
+        low[n] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    low[n] = '\0';
+    if (key[n] != '\0') /* longer keys: the slow case-insensitive search */
+        for (const char *const *w = words; *w != NULL; w++)
+            if (str_casestr_n(key, strlen(key), *w) != NULL)
+                return true;
     for (const char *const *w = words; *w != NULL; w++)
-        if (str_casestr_n(key, strlen(key), *w) != NULL)
+        if (strstr(low, *w) != NULL)
             return true;
-    return strcasecmp(key, "auth") == 0 || strcasecmp(key, "pwd") == 0 ||
-           strcasecmp(key, "key") == 0;
-}
-
-static json_t *redacted_copy(const json_t *v, int depth)
-{
-    if (depth > 32)
-        return json_string("[...]");
-    if (json_is_object(v)) {
-        json_t *o = json_object();
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
-            if (audit_key_is_secret(k))
-                json_object_set_new(o, k, json_string("[REDACTED]"));
-            else
-                json_object_set_new(o, k, redacted_copy(x, depth + 1));
-        }
-        return o;
-    }
-    if (json_is_array(v)) {
-        json_t *a = json_array();
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) json_array_append_new(a, redacted_copy(x, depth + 1));
-        return a;
-    }
-    return json_deep_copy(v);
+    return strcmp(low, "auth") == 0 || strcmp(low, "pwd") == 0 || strcmp(low, "key") == 0;
 }
 
 void audit_preview(const json_t *v, size_t max, struct buf *out)
 {
-    json_t *c = redacted_copy(v, 0);
-    struct buf tmp;
-    buf_init(&tmp, max + 8);
-    /* Serialise at most max+4 bytes: anything longer is cut anyway. */
-    if (json_emit(&tmp, c) < 0 || buf_used(&tmp) > max) {
-        size_t n = buf_used(&tmp) < max ? buf_used(&tmp) : max;
-        while (n > 0 && ((unsigned char)buf_head(&tmp)[n] & 0xc0) == 0x80)
-            n--; /* never split a UTF-8 sequence */
-        buf_append(out, buf_head(&tmp), n);
-        buf_append_str(out, "...");
-    } else {
-        buf_append(out, buf_head(&tmp), buf_used(&tmp));
+    json_emit_preview(out, v, max, audit_key_is_secret);
+}
+
+/* A bounded, structured preview written straight into the record: strings cut
+ * to PREVIEW_STR bytes, at most PREVIEW_ITEMS members/elements per container,
+ * depth PREVIEW_DEPTH; values of secret-looking keys replaced. Always valid JSON. */
+#define PREVIEW_STR 80
+#define PREVIEW_ITEMS 16
+#define PREVIEW_DEPTH 4
+
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+static void emit_preview_value(struct buf *b, const json_t *v, int depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (depth >= PREVIEW_DEPTH) {
+            buf_append_str(b, "\"{...}\"");
+            return;
+        }
+        buf_append_char(b, '{');
+        size_t i = 0;
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            if (i > 0)
+                buf_append_char(b, ',');
+            if (i == PREVIEW_ITEMS) {
+                buf_append_str(b, "\"...\":");
+                buf_append_u64(b, json_object_size(v) - i);
+                break;
+            }
+            size_t kl = strlen(k);
+            json_emit_string(b, k, utf8_cut(k, kl, PREVIEW_STR));
+            buf_append_char(b, ':');
+            if (audit_key_is_secret(k))
+                buf_append_str(b, "\"[REDACTED]\"");
+            else
+                emit_preview_value(b, x, depth + 1);
+            i++;
+        }
+        buf_append_char(b, '}');
+        return;
     }
-    buf_free(&tmp);
-    json_decref(c);
+    case JSON_ARRAY: {
+        if (depth >= PREVIEW_DEPTH) {
+            buf_append_str(b, "\"[...]\"");
+            return;
+        }
+        size_t n = json_array_size(v);
+        buf_append_char(b, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                buf_append_char(b, ',');
+            if (i == PREVIEW_ITEMS) {
+                buf_append_str(b, "\"... ");
+                buf_append_u64(b, n - i);
+                buf_append_str(b, " more\"");
+                break;
+            }
+            emit_preview_value(b, json_array_get(v, i), depth + 1);
+        }
+        buf_append_char(b, ']');
+        return;
+    }
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        size_t cut = utf8_cut(s, n, PREVIEW_STR);
+        if (cut == n) {
+            json_emit_string(b, s, n);
+        } else {
+            json_emit_string(b, s, cut);
+            b->len--; /* reopen the string to add the marker */
+            buf_append_str(b, "...\"");
+        }
+        return;
+    }
+    default:
+        json_emit(b, v);
+        return;
+    }
+}
+
+/* The first text a result carries (tool content, resource contents, prompt or
+ * sampling messages), cut to AUDIT_PREVIEW_MAX bytes. */
+static const json_t *first_text(const json_t *r, int depth)
+{
+    if (depth > 4 || r == NULL)
+        return NULL;
+    if (json_is_object(r)) {
+        json_t *t = json_object_get(r, "text");
+        if (json_is_string(t))
+            return t;
+        static const char *const keys[] = {"content", "contents", "messages", "structuredContent",
+                                           NULL};
+        for (const char *const *k = keys; *k != NULL; k++) {
+            const json_t *x = first_text(json_object_get(r, *k), depth + 1);
+            if (x != NULL)
+                return x;
+        }
+        return NULL;
+    }
+    if (json_is_array(r)) {
+        for (size_t i = 0; i < json_array_size(r) && i < 8; i++) {
+            const json_t *x = first_text(json_array_get(r, i), depth + 1);
+            if (x != NULL)
+                return x;
+        }
+    }
+    return NULL;
+}
+
+/* Largest prefix of raw (escaped) JSON string content of at most max bytes
+ * that ends on a character boundary: not inside an escape or a UTF-8 sequence. */
+static size_t raw_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    size_t i = 0, last = 0;
+    while (i < n) {
+        size_t step = 1;
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\')
+            step = (i + 1 < n && s[i + 1] == 'u') ? 6 : 2;
+        else if (c >= 0xf0)
+            step = 4;
+        else if (c >= 0xe0)
+            step = 3;
+        else if (c >= 0xc0)
+            step = 2;
+        if (i + step > max)
+            break;
+        i += step;
+        last = i;
+    }
+    return last;
+}
+
+static void raw_string(struct buf *b, const char *s, size_t n, size_t max)
+{
+    size_t cut = raw_cut(s, n, max);
+    buf_append_char(b, '"');
+    buf_append(b, s, cut);
+    if (cut < n)
+        buf_append_str(b, "...");
+    buf_append_char(b, '"');
+}
+
+static void preview_tape(struct buf *b, const struct jtape *t, size_t i, int depth)
+{
+    const struct jt_tok *k = &t->tok[i];
+    switch ((enum jt_type)k->type) {
+    case JT_OBJECT: {
+        if (depth >= PREVIEW_DEPTH) {
+            buf_append_str(b, "\"{...}\"");
+            return;
+        }
+        buf_append_char(b, '{');
+        size_t it = JT_NONE, val, key, m = 0;
+        while ((key = jt_next_member(t, i, &it, &val)) != JT_NONE) {
+            if (m > 0)
+                buf_append_char(b, ',');
+            if (m == PREVIEW_ITEMS) {
+                buf_append_str(b, "\"...\":");
+                buf_append_u64(b, k->count - m);
+                break;
+            }
+            const struct jt_tok *kt = &t->tok[key];
+            raw_string(b, t->src + kt->start, kt->len, PREVIEW_STR);
+            buf_append_char(b, ':');
+            char name[64];
+            size_t nl;
+            struct buf sc;
+            buf_init(&sc, 0);
+            const char *ks = jt_str(t, key, &nl, &sc);
+            bool secret = false;
+            if (ks != NULL && nl < sizeof(name)) {
+                memcpy(name, ks, nl);
+                name[nl] = '\0';
+                secret = audit_key_is_secret(name);
+            } else if (ks != NULL) {
+                secret = true; /* a key this long is not worth the risk */
+            }
+            buf_free(&sc);
+            if (secret)
+                buf_append_str(b, "\"[REDACTED]\"");
+            else
+                preview_tape(b, t, val, depth + 1);
+            m++;
+        }
+        buf_append_char(b, '}');
+        return;
+    }
+    case JT_ARRAY: {
+        if (depth >= PREVIEW_DEPTH) {
+            buf_append_str(b, "\"[...]\"");
+            return;
+        }
+        buf_append_char(b, '[');
+        size_t c = i + 1;
+        for (uint32_t e = 0; e < k->count; e++) {
+            if (e > 0)
+                buf_append_char(b, ',');
+            if (e == PREVIEW_ITEMS) {
+                buf_append_str(b, "\"... ");
+                buf_append_u64(b, k->count - e);
+                buf_append_str(b, " more\"");
+                break;
+            }
+            preview_tape(b, t, c, depth + 1);
+            c = t->tok[c].next;
+        }
+        buf_append_char(b, ']');
+        return;
+    }
+    case JT_STRING:
+        raw_string(b, t->src + k->start, k->len, PREVIEW_STR);
+        return;
+    default:
+        buf_append(b, t->src + k->start, k->len);
+        return;
+    }
+}
+
+void audit_preview_tape(struct buf *out, const struct jtape *t, size_t tok)
+{
+    if (tok < t->n)
+        preview_tape(out, t, tok, 0);
+}
+
+static size_t first_text_tape(const struct jtape *t, size_t i, int depth)
+{
+    if (depth > 4 || i >= t->n)
+        return JT_NONE;
+    if (t->tok[i].type == JT_OBJECT) {
+        size_t x = jt_get(t, i, "text");
+        if (jt_type(t, x) == JT_STRING)
+            return x;
+        static const char *const keys[] = {"content", "contents", "messages", "structuredContent",
+                                           NULL};
+        for (const char *const *k = keys; *k != NULL; k++) {
+            x = first_text_tape(t, jt_get(t, i, *k), depth + 1);
+            if (x != JT_NONE)
+                return x;
+        }
+        return JT_NONE;
+    }
+    if (t->tok[i].type == JT_ARRAY) {
+        size_t c = i + 1;
+        for (uint32_t e = 0; e < t->tok[i].count && e < 8; e++) {
+            size_t x = first_text_tape(t, c, depth + 1);
+            if (x != JT_NONE)
+                return x;
+            c = t->tok[c].next;
+        }
+    }
+    return JT_NONE;
+}
+
+size_t audit_first_text_tape(const struct jtape *t, size_t tok)
+{
+    return first_text_tape(t, tok, 0);
+}
+
+static void sha_sink(void *ud, const char *p, size_t n)
+{
+    sha256_update(ud, p, n);
 }
 
 int audit_json_sha256(const json_t *v, char out[65])
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (s == NULL)
+    static _Thread_local struct sha256_ctx c;
+    uint8_t d[SHA256_LEN];
+    if (sha256_restart(&c) < 0)
         return -1;
-    int rc = sha256_hex(s, strlen(s), out);
-    free(s);
-    return rc;
+    json_emit_canonical(v, sha_sink, &c);
+    if (sha256_final_keep(&c, d) < 0)
+        return -1;
+    hex_encode(d, sizeof(d), out);
+    return 0;
 }
 
 /* ---- writer ---------------------------------------------------------------- */
@@ -250,6 +526,7 @@ struct audit_log *audit_open(const struct audit_opts *o, char *err, size_t errle
         return NULL;
     a->fd = a->head_fd = -1;
     a->fsync = o->fsync;
+    a->flush_interval_us = o->flush_interval_us;
     buf_init(&a->pending, AUDIT_MAX_PENDING);
     char path[4096];
     str_copy(path, o->path, sizeof(path));
@@ -297,7 +574,15 @@ static void add_str(struct buf *b, const char *key, const char *val, size_t len)
 
 static void add_num(struct buf *b, const char *key, long long v)
 {
-    buf_printf(b, ",\"%s\":%lld", key, v);
+    buf_append_str(b, ",\"");
+    buf_append_str(b, key);
+    buf_append_str(b, "\":");
+    if (v < 0) {
+        buf_append_char(b, '-');
+        buf_append_u64(b, (unsigned long long)(-(v + 1)) + 1u);
+    } else {
+        buf_append_u64(b, (unsigned long long)v);
+    }
 }
 
 int audit_append(struct audit_log *a, const struct audit_rec *r)
@@ -306,10 +591,16 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
         return 0;
     struct buf *b = &a->pending;
     size_t mark = buf_used(b);
+    if (mark == 0)
+        a->oldest_pending_us = mono_us();
     char ts[32];
     rfc3339_us(wall_us(), ts);
 
-    if (buf_printf(b, "{\"v\":1,\"seq\":%llu,\"ts\":\"%s\"", (unsigned long long)(a->seq + 1), ts) < 0)
+    buf_append_str(b, "{\"v\":1,\"seq\":");
+    buf_append_u64(b, a->seq + 1);
+    buf_append_str(b, ",\"ts\":\"");
+    buf_append_str(b, ts);
+    if (buf_append_char(b, '"') < 0)
         goto full;
     add_str(b, "event", r->event != NULL ? r->event : "decision", 0);
     add_str(b, "session", r->session, 0);
@@ -329,22 +620,35 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
         add_num(b, "latency_us", (long long)r->latency_us);
         add_num(b, "gw_us", (long long)r->gw_us);
     }
-    if (r->args != NULL) {
+    if (r->args_sha256 != NULL && r->args_sha256[0] != '\0') {
+        add_str(b, "args_sha256", r->args_sha256, 64);
+        if (r->args_preview != NULL) {
+            buf_append_str(b, ",\"args\":");
+            buf_append_str(b, r->args_preview);
+        }
+    } else if (r->args != NULL) {
         char h[65];
         if (audit_json_sha256(r->args, h) == 0)
             add_str(b, "args_sha256", h, 64);
-        struct buf pv;
-        buf_init(&pv, AUDIT_PREVIEW_MAX + 8);
-        audit_preview(r->args, AUDIT_PREVIEW_MAX, &pv);
-        add_str(b, "args_preview", buf_head(&pv), buf_used(&pv));
-        buf_free(&pv);
+        buf_append_str(b, ",\"args\":");
+        emit_preview_value(b, r->args, 0);
     }
-    if (r->result != NULL) {
-        struct buf pv;
-        buf_init(&pv, AUDIT_PREVIEW_MAX + 8);
-        audit_preview(r->result, AUDIT_PREVIEW_MAX, &pv);
-        add_str(b, "result_preview", buf_head(&pv), buf_used(&pv));
-        buf_free(&pv);
+    if (r->result_raw != NULL) {
+        buf_append_str(b, ",\"result_preview\":");
+        raw_string(b, r->result_raw, r->result_raw_len, AUDIT_PREVIEW_MAX);
+    } else if (r->result != NULL) {
+        const json_t *t = first_text(r->result, 0);
+        if (t != NULL) {
+            const char *s = json_string_value(t);
+            size_t n = json_string_length(t);
+            size_t cut = utf8_cut(s, n, AUDIT_PREVIEW_MAX);
+            buf_append_str(b, ",\"result_preview\":");
+            json_emit_string(b, s, cut);
+            if (cut < n) {
+                b->len--;
+                buf_append_str(b, "...\"");
+            }
+        }
     }
     if (json_is_object(r->extra)) {
         const char *k;
@@ -357,7 +661,9 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
                 goto full;
         }
     }
-    if (buf_printf(b, ",\"prev\":\"%s\"", a->prev) < 0)
+    buf_append_str(b, ",\"prev\":\"");
+    buf_append(b, a->prev, 64);
+    if (buf_append_char(b, '"') < 0)
         goto full;
     size_t len = buf_used(b) - mark;
     if (len > AUDIT_MAX_LINE)
@@ -365,7 +671,9 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
     char hash[65];
     if (sha256_hex(buf_head(b) + mark, len, hash) < 0)
         goto full;
-    if (buf_printf(b, ",\"hash\":\"%s\"}\n", hash) < 0)
+    buf_append_str(b, ",\"hash\":\"");
+    buf_append(b, hash, 64);
+    if (buf_append_str(b, "\"}\n") < 0)
         goto full;
     a->seq++;
     memcpy(a->prev, hash, 65);
@@ -393,6 +701,21 @@ int audit_flush(struct audit_log *a)
         fdatasync(a->fd);
     buf_reset(&a->pending);
     write_head(a);
+    return 0;
+}
+
+#define AUDIT_FLUSH_BYTES (64u * 1024u)
+
+int audit_flush_due(struct audit_log *a, uint64_t now_us, uint64_t *wait_us)
+{
+    *wait_us = 0;
+    if (a == NULL || buf_used(&a->pending) == 0)
+        return 0;
+    uint64_t age = now_us - a->oldest_pending_us;
+    if (a->fsync || a->flush_interval_us == 0 || buf_used(&a->pending) >= AUDIT_FLUSH_BYTES ||
+        age >= a->flush_interval_us)
+        return audit_flush(a);
+    *wait_us = a->flush_interval_us - age;
     return 0;
 }
 

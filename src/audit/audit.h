@@ -22,8 +22,11 @@
  *   ("c2s"|"s2c"), kind ("request"|"notification"|"response"), method, tool |
  *   prompt | resource, decision ("allow"|"deny"), rule, reason, outcome ("ok" |
  *   "error" | "timeout" | "cancelled" | "upstream_exit" | "refused"),
- *   error_code, latency_us, gw_us, args_sha256, args_preview, result_preview,
- *   findings, prev, hash.
+ *   error_code, latency_us, gw_us, args_sha256 (SHA-256 of the arguments in
+ *   canonical JSON: compact, keys sorted), args (a bounded structured preview:
+ *   strings cut to 80 bytes, 16 members per level, depth 4, values of
+ *   secret-looking keys "[REDACTED]"), result_preview (the first text of the
+ *   result, 240 bytes at most), findings, prev, hash.
  */
 #ifndef MCPWALL_AUDIT_AUDIT_H
 #define MCPWALL_AUDIT_AUDIT_H
@@ -48,11 +51,14 @@ struct audit_log {
     uint64_t records_written;
     bool failed;                /* a write failed: reported once */
     size_t recovered_bytes;     /* fragment of a crashed write removed at open */
+    uint64_t flush_interval_us; /* batch records for this long (0: every call) */
+    uint64_t oldest_pending_us; /* when the oldest unwritten record was added */
 };
 
 struct audit_opts {
     const char *path;
     bool fsync;
+    uint64_t flush_interval_us; /* 0: write at every audit_flush_due() */
     /* When the log is locked by another process, try <stem>-2.jsonl, -3 ...
      * instead of failing (used for the default per-user path). */
     bool pick_free_name;
@@ -86,6 +92,12 @@ struct audit_rec {
     bool have_latency;
     const json_t *args;    /* hashed and previewed with secrets redacted */
     const json_t *result;  /* previewed with secrets redacted */
+    /* Precomputed forms (the gateway computes them from the token tape once):
+     * used instead of args/result when set. */
+    const char *args_sha256;   /* 64 hex digits */
+    const char *args_preview;  /* a JSON value from audit_preview_tape() */
+    const char *result_raw;    /* escaped JSON string content of the first text */
+    size_t result_raw_len;
     const json_t *extra;   /* object: members copied into the record (e.g. findings) */
 };
 
@@ -93,6 +105,10 @@ struct audit_rec {
 int audit_append(struct audit_log *a, const struct audit_rec *r);
 /* Writes the pending batch (one write) and updates the head file. */
 int audit_flush(struct audit_log *a);
+/* Writes the batch if it is due: fsync mode, no interval, 64 KiB pending, or
+ * the oldest record waited flush_interval. Otherwise returns the microseconds
+ * until it will be due in *wait_us (0 when nothing is pending). */
+int audit_flush_due(struct audit_log *a, uint64_t now_us, uint64_t *wait_us);
 
 /* SHA-256 (hex) of a JSON value in canonical form (compact, keys sorted). */
 int audit_json_sha256(const json_t *v, char out[65]);
@@ -101,6 +117,14 @@ int audit_json_sha256(const json_t *v, char out[65]);
 void audit_preview(const json_t *v, size_t max, struct buf *out);
 /* True when a key name looks like it holds a secret (password, token, ...). */
 bool audit_key_is_secret(const char *key);
+
+struct jtape;
+/* The bounded structured preview of tape value `tok`, appended to out as JSON
+ * (the same rules as for `args`), copying the input's bytes where it can. */
+void audit_preview_tape(struct buf *out, const struct jtape *t, size_t tok);
+/* The first text a result carries, as raw (still escaped) string content:
+ * returns the token index or JT_NONE. */
+size_t audit_first_text_tape(const struct jtape *t, size_t tok);
 
 struct audit_verify {
     bool ok;

@@ -26,6 +26,7 @@ static struct gw_config *config_new(void)
         return NULL;
     limits_default(&c->limits);
     c->audit.enabled = true;
+    c->audit.flush_interval_us = 10000;
     c->audit.notifications = GW_AUDIT_NOTIF_DENIED;
     c->log_level = LOG_LVL_INFO;
     return c;
@@ -97,11 +98,13 @@ static void compile_limits(const struct cfg_doc *doc, const json_t *sec, struct 
 static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct gw_audit_cfg *a,
                           struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"enabled", "file", "fsync", "notifications", NULL};
+    static const char *const keys[] = {"enabled", "file", "fsync", "flush_interval",
+                                       "notifications", NULL};
     const char *s;
     cfg_check_keys(errs, doc, sec, keys);
     cfg_get_bool(errs, doc, sec, "enabled", &a->enabled);
     cfg_get_bool(errs, doc, sec, "fsync", &a->fsync);
+    cfg_get_duration_us(errs, doc, sec, "flush_interval", 10u * 1000000u, &a->flush_interval_us);
     if (cfg_get_str(errs, doc, sec, "file", &s) == 0) {
         if (s[0] == '\0')
             cfg_err(errs, doc, sec, "file", 0, "audit file must not be empty");

@@ -31,6 +31,7 @@ struct gw_audit_cfg {
     bool enabled;
     char *file;            /* NULL: default path */
     bool fsync;
+    uint64_t flush_interval_us;
     enum gw_audit_notif notifications;
 };
 

@@ -6,32 +6,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/timeutil.h"
 
 enum gw_verdict { GW_CONTINUE, GW_REFUSE, GW_DROP };
 
+/* One message on its way through the stages. Fields are read from the token
+ * tape; a jansson tree is built only when a stage needs to change the
+ * message (msg_tree), and then the message is re-serialised on the way out. */
 struct gw_msg {
     enum gw_dir dir;
     const char *raw;
     size_t rawlen;
-    struct rpc_msg rpc;
+    struct jtape *tape;
+    struct rpc_view v;
     const struct mcp_method *mm;
+    char idkey[160];
+    size_t idkeylen;
+    json_t *root;          /* built on demand */
+    struct rpc_msg rm;     /* tree view of root, for the lifecycle code */
     bool modified;
     uint64_t t_in;
-    int target_kind; /* enum pol_kind or -1 */
+    int target_kind;       /* enum pol_kind or -1 */
     const char *target;
     size_t target_len;
-    const json_t *args;
+    size_t args;           /* token of the arguments, JT_NONE if none */
     struct gw_pending *pending; /* a response: the request it answers */
     bool answers_init;
     const char *rule;
     struct rpc_err err;
     json_t *err_data;
+    struct buf scratch;    /* decoded target when it had escapes */
 };
 
 static const char *const dir_names[2] = {"c2s", "s2c"};
+
+/* Builds the tree of the whole message (once) and its rpc_msg view. */
+static json_t *msg_tree(struct gw_msg *m)
+{
+    if (m->root != NULL)
+        return m->root;
+    m->root = jt_json(m->tape, 0);
+    if (m->root == NULL)
+        return NULL;
+    m->rm.kind = m->v.kind;
+    m->rm.root = m->root;
+    m->rm.id = json_object_get(m->root, "id");
+    m->rm.params = json_object_get(m->root, "params");
+    m->rm.result = json_object_get(m->root, "result");
+    m->rm.error = json_object_get(m->root, "error");
+    m->rm.method = m->v.method_str;
+    m->rm.method_len = m->v.method_len;
+    return m->root;
+}
 
 /* ---- output and audit helpers ---------------------------------------------- */
 
@@ -55,6 +84,15 @@ static void answer_error(struct gw_session *s, enum gw_dir sender, const json_t 
     buf_free(&b);
 }
 
+/* Answers the message being handled, with its own id. */
+static void answer_msg(struct gw_session *s, struct gw_msg *m, int code, const char *msg,
+                       const char *reason, const json_t *data)
+{
+    json_t *id = rpc_view_id(&m->v);
+    answer_error(s, m->dir, id, code, msg, reason, data);
+    json_decref(id);
+}
+
 static const char *kind_name(enum rpc_kind k)
 {
     switch (k) {
@@ -64,17 +102,37 @@ static const char *kind_name(enum rpc_kind k)
     }
 }
 
-static void audit_refusal(struct gw_session *s, const struct gw_msg *m)
+/* Hash and bounded preview of the arguments, exactly as sent. */
+static char *args_preview(struct gw_msg *m, char sha[65])
+{
+    size_t n;
+    const char *raw = jt_raw(m->tape, m->args, &n);
+    sha256_hex(raw, n, sha);
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    audit_preview_tape(&b, m->tape, m->args);
+    buf_cstr(&b);
+    char *p = b.data;
+    if (p == NULL)
+        p = strdup("{}");
+    return p;
+}
+
+static void audit_refusal(struct gw_session *s, struct gw_msg *m)
 {
     if (s->audit == NULL)
         return;
+    char sha[65] = "";
+    char *preview = NULL;
+    if (m->args != JT_NONE)
+        preview = args_preview(m, sha);
     struct audit_rec r = {
         .session = s->id,
         .identity = s->identity,
         .dir = dir_names[m->dir],
-        .kind = m->rpc.root != NULL ? kind_name(m->rpc.kind) : "message",
-        .method = m->rpc.method,
-        .method_len = m->rpc.method_len,
+        .kind = m->tape->n > 0 ? kind_name(m->v.kind) : "message",
+        .method = m->v.method_str,
+        .method_len = m->v.method_len,
         .decision = "deny",
         .rule = m->rule,
         .reason = m->err.reason,
@@ -82,7 +140,8 @@ static void audit_refusal(struct gw_session *s, const struct gw_msg *m)
         .error_code = m->err.code,
         .have_latency = true,
         .latency_us = mono_us() - m->t_in,
-        .args = m->args,
+        .args_sha256 = sha,
+        .args_preview = preview,
     };
     r.gw_us = r.latency_us;
     if (m->target_kind >= 0 && m->target != NULL) {
@@ -91,11 +150,13 @@ static void audit_refusal(struct gw_session *s, const struct gw_msg *m)
         r.target_len = m->target_len;
     }
     audit_append(s->audit, &r);
+    free(preview);
 }
 
-/* Audits a completed request (answered, failed, timed out, cancelled). */
+/* Audits a completed request (answered, failed, timed out, cancelled). The
+ * result text, when given, is raw escaped string content from the response. */
 static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
-                             int error_code, const json_t *result)
+                             int error_code, const char *result_raw, size_t result_len)
 {
     if (s->audit == NULL)
         return;
@@ -113,8 +174,10 @@ static void audit_completion(struct gw_session *s, const struct gw_pending *p, c
         .have_latency = true,
         .latency_us = now - p->t_in,
         .gw_us = p->gw_us,
-        .args = p->args,
-        .result = result,
+        .args_sha256 = p->args_sha256,
+        .args_preview = p->args_preview,
+        .result_raw = result_raw,
+        .result_raw_len = result_len,
     };
     if (p->target_kind >= 0 && p->target != NULL) {
         r.target_kind = policy_kind_word((enum pol_kind)p->target_kind);
@@ -136,6 +199,45 @@ void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra
     audit_append(s->audit, &r);
 }
 
+/* ---- deadlines: one FIFO per session, one timer for its head -------------- */
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg);
+
+static void deadline_arm(struct gw_session *s)
+{
+    if (s->base == NULL)
+        return;
+    if (s->timer == NULL) {
+        s->timer = evtimer_new(s->base, deadline_cb, s);
+        if (s->timer == NULL)
+            return;
+    }
+    if (s->thead == NULL) {
+        evtimer_del(s->timer);
+        return;
+    }
+    uint64_t now = mono_us();
+    uint64_t wait = s->thead->deadline > now ? s->thead->deadline - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(wait / 1000000u),
+                         .tv_usec = (suseconds_t)(wait % 1000000u)};
+    evtimer_add(s->timer, &tv);
+}
+
+static void deadline_add(struct gw_session *s, struct gw_pending *p, uint64_t deadline)
+{
+    p->deadline = deadline;
+    p->tprev = s->ttail;
+    p->tnext = NULL;
+    if (s->ttail != NULL)
+        s->ttail->tnext = p;
+    else
+        s->thead = p;
+    s->ttail = p;
+    /* Deadlines only grow, so the timer needs arming only for a new head. */
+    if (s->thead == p)
+        deadline_arm(s);
+}
+
 /* ---- stages ------------------------------------------------------------------ */
 
 static enum gw_verdict refuse(struct gw_msg *m, int code, const char *reason, const char *fmt, ...)
@@ -153,38 +255,53 @@ static enum gw_verdict refuse(struct gw_msg *m, int code, const char *reason, co
 
 static void method_str(const struct gw_msg *m, char *out, size_t outsz)
 {
-    size_t n = m->rpc.method_len < outsz - 1 ? m->rpc.method_len : outsz - 1;
-    memcpy(out, m->rpc.method, n);
+    size_t n = m->v.method_len < outsz - 1 ? m->v.method_len : outsz - 1;
+    memcpy(out, m->v.method_str, n);
     out[n] = '\0';
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)out[i] < 0x20 || out[i] == '"')
             out[i] = '?';
 }
 
+#define META_VERSION_KEY "io.modelcontextprotocol/protocolVersion"
+
 /* era: a stateless (2026-07-28) request is recognised and answered clearly. */
 static enum gw_verdict stage_era(struct gw_session *s, struct gw_msg *m)
 {
     (void)s;
-    const char *ver;
-    if (m->dir != GW_C2S || m->rpc.kind != RPC_REQUEST || !mcp_request_is_modern(&m->rpc, &ver))
+    if (m->dir != GW_C2S || m->v.kind != RPC_REQUEST)
         return GW_CONTINUE;
-    mcp_unsupported_version_err(&m->err, ver);
-    m->err_data = mcp_unsupported_version_data(ver != NULL ? ver : MCP_MODERN_VERSION);
+    const struct jtape *t = m->tape;
+    size_t ver = jt_get(t, jt_get(t, m->v.params, "_meta"), META_VERSION_KEY);
+    bool modern = ver != JT_NONE || (m->mm != NULL && m->mm->revs == MCP_REV_2026_07_28);
+    if (!modern)
+        return GW_CONTINUE;
+    char vs[32] = MCP_MODERN_VERSION;
+    size_t n;
+    const char *p = jt_str(t, ver, &n, &m->scratch);
+    if (p != NULL) {
+        n = n < sizeof(vs) - 1 ? n : sizeof(vs) - 1;
+        memcpy(vs, p, n);
+        vs[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)vs[i] < 0x20)
+                vs[i] = '?';
+    }
+    mcp_unsupported_version_err(&m->err, vs);
+    m->err_data = mcp_unsupported_version_data(vs);
     return GW_REFUSE;
 }
 
 /* match: a response must answer a request in flight in the other direction. */
 static enum gw_verdict stage_match(struct gw_session *s, struct gw_msg *m)
 {
-    if (m->rpc.kind != RPC_RESULT && m->rpc.kind != RPC_ERROR)
+    if (m->v.kind != RPC_RESULT && m->v.kind != RPC_ERROR)
         return GW_CONTINUE;
     enum gw_dir req_dir = m->dir == GW_C2S ? GW_S2C : GW_C2S;
-    if (m->rpc.id == NULL) {
-        /* An error without id answers something unreadable we sent: nothing to match. */
+    if (m->v.id == JT_NONE)
         return refuse(m, RPC_INVALID_REQUEST, "unmatched_response",
                       "error response without an id; it answers no request in flight");
-    }
-    m->pending = gw_pending_find(s, req_dir, m->rpc.id);
+    m->pending = gw_pending_find(s, req_dir, m->idkey, m->idkeylen);
     if (m->pending == NULL)
         return refuse(m, RPC_INVALID_REQUEST, "unmatched_response",
                       "response to a request id that is not in flight (late, duplicate or "
@@ -197,13 +314,25 @@ static enum gw_verdict stage_lifecycle(struct gw_session *s, struct gw_msg *m)
 {
     enum mcp_lc_action a;
     struct rpc_err e = {0};
+    /* The lifecycle reads the initialize request and its answer in full; for
+     * every other message its kind and method are enough. */
+    bool full = m->answers_init || (m->mm != NULL && m->mm->id == MCP_M_INITIALIZE);
+    struct rpc_msg light = {.kind = m->v.kind,
+                            .method = m->v.method_str,
+                            .method_len = m->v.method_len};
+    const struct rpc_msg *rm = &light;
+    if (full) {
+        if (msg_tree(m) == NULL)
+            return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        rm = &m->rm;
+    }
     if (m->dir == GW_C2S) {
         bool rewritten = false;
-        a = mcp_lc_client(&s->lc, &m->rpc, m->mm, &rewritten, &e);
+        a = mcp_lc_client(&s->lc, rm, m->mm, &rewritten, &e);
         if (rewritten)
             m->modified = true;
     } else {
-        a = mcp_lc_server(&s->lc, &m->rpc, m->mm, m->answers_init, &e);
+        a = mcp_lc_server(&s->lc, rm, m->mm, m->answers_init, &e);
     }
     if (a == MCP_LC_PASS)
         return GW_CONTINUE;
@@ -221,14 +350,16 @@ static enum gw_verdict stage_authn(struct gw_session *s, struct gw_msg *m)
     return GW_CONTINUE;
 }
 
-static bool get_target_str(const json_t *obj, const char *key, const char **out, size_t *len)
+static bool get_target(struct gw_msg *m, size_t obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v) || json_string_length(v) == 0)
+    size_t tok = jt_get(m->tape, obj, key);
+    size_t n;
+    const char *p = jt_str(m->tape, tok, &n, &m->scratch);
+    if (p == NULL || n == 0 || memchr(p, '\0', n) != NULL)
         return false;
-    *out = json_string_value(v);
-    *len = json_string_length(v);
-    return memchr(*out, '\0', *len) == NULL;
+    m->target = p;
+    m->target_len = n;
+    return true;
 }
 
 /* route: the method is MCP, travels this way, exists in the negotiated
@@ -236,7 +367,7 @@ static bool get_target_str(const json_t *obj, const char *key, const char **out,
 static enum gw_verdict stage_route(struct gw_session *s, struct gw_msg *m)
 {
     char name[80];
-    if (m->rpc.kind != RPC_REQUEST && m->rpc.kind != RPC_NOTIFICATION)
+    if (m->v.kind != RPC_REQUEST && m->v.kind != RPC_NOTIFICATION)
         return GW_CONTINUE;
     method_str(m, name, sizeof(name));
     if (m->mm == NULL)
@@ -250,7 +381,7 @@ static enum gw_verdict stage_route(struct gw_session *s, struct gw_msg *m)
                       "method \"%s\" is sent by %s, not by %s", name,
                       from == MCP_FROM_CLIENT ? "servers" : "clients",
                       from == MCP_FROM_CLIENT ? "clients" : "servers");
-    if (m->mm->is_request != (m->rpc.kind == RPC_REQUEST))
+    if (m->mm->is_request != (m->v.kind == RPC_REQUEST))
         return refuse(m, RPC_INVALID_REQUEST, "wrong_message_kind", "\"%s\" must be sent as a %s",
                       name, m->mm->is_request ? "request (with an id)" : "notification (no id)");
     if (s->lc.version != MCP_REV_NONE && (m->mm->revs & s->lc.version) == 0)
@@ -258,42 +389,41 @@ static enum gw_verdict stage_route(struct gw_session *s, struct gw_msg *m)
                       "method \"%s\" does not exist in the negotiated protocol version %s", name,
                       mcp_rev_name(s->lc.version));
 
-    const json_t *params = m->rpc.params;
+    const struct jtape *t = m->tape;
+    size_t params = m->v.params;
     switch (m->mm->id) {
     case MCP_M_TOOLS_CALL:
-        if (!get_target_str(params, "name", &m->target, &m->target_len))
+        if (!get_target(m, params, "name"))
             return refuse(m, RPC_INVALID_PARAMS, "bad_params",
                           "tools/call needs params.name, the tool's name as a non-empty string");
         m->target_kind = POL_TOOL;
-        m->args = json_object_get(params, "arguments");
-        if (m->args != NULL && !json_is_object(m->args))
+        m->args = jt_get(t, params, "arguments");
+        if (m->args != JT_NONE && jt_type(t, m->args) != JT_OBJECT)
             return refuse(m, RPC_INVALID_PARAMS, "bad_params",
                           "tools/call params.arguments must be an object");
         break;
     case MCP_M_PROMPTS_GET:
-        if (!get_target_str(params, "name", &m->target, &m->target_len))
+        if (!get_target(m, params, "name"))
             return refuse(m, RPC_INVALID_PARAMS, "bad_params",
                           "prompts/get needs params.name as a non-empty string");
         m->target_kind = POL_PROMPT;
-        m->args = json_object_get(params, "arguments");
+        m->args = jt_get(t, params, "arguments");
         break;
     case MCP_M_RESOURCES_READ:
     case MCP_M_RESOURCES_SUBSCRIBE:
     case MCP_M_RESOURCES_UNSUBSCRIBE:
     case MCP_N_RESOURCES_UPDATED:
-        if (!get_target_str(params, "uri", &m->target, &m->target_len))
+        if (!get_target(m, params, "uri"))
             return refuse(m, RPC_INVALID_PARAMS, "bad_params",
                           "\"%s\" needs params.uri as a non-empty string", name);
         m->target_kind = POL_RESOURCE;
         break;
     case MCP_M_COMPLETION_COMPLETE: {
-        json_t *ref = json_object_get(params, "ref");
-        const char *type = json_string_value(json_object_get(ref, "type"));
-        if (type != NULL && strcmp(type, "ref/prompt") == 0 &&
-            get_target_str(ref, "name", &m->target, &m->target_len))
+        size_t ref = jt_get(t, params, "ref");
+        size_t type = jt_get(t, ref, "type");
+        if (jt_str_eq(t, type, "ref/prompt", 10) && get_target(m, ref, "name"))
             m->target_kind = POL_PROMPT;
-        else if (type != NULL && strcmp(type, "ref/resource") == 0 &&
-                 get_target_str(ref, "uri", &m->target, &m->target_len))
+        else if (jt_str_eq(t, type, "ref/resource", 12) && get_target(m, ref, "uri"))
             m->target_kind = POL_RESOURCE;
         else
             return refuse(m, RPC_INVALID_PARAMS, "bad_params",
@@ -327,19 +457,19 @@ static enum gw_verdict stage_authz(struct gw_session *s, struct gw_msg *m)
     json_object_set_new(m->err_data, policy_kind_word((enum pol_kind)m->target_kind),
                         json_stringn(m->target, m->target_len));
     /* A server's notification about a denied resource is simply not passed on. */
-    return m->rpc.kind == RPC_REQUEST ? GW_REFUSE : GW_DROP;
+    return m->v.kind == RPC_REQUEST ? GW_REFUSE : GW_DROP;
 }
-
-static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 /* track: requests in flight get a record, an id check, a cap and a deadline. */
 static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
 {
-    if (m->rpc.kind != RPC_REQUEST)
+    if (m->v.kind != RPC_REQUEST)
         return GW_CONTINUE;
     if (m->dir == GW_C2S && s->upstream_gone)
         return refuse(m, MW_ERR_UPSTREAM, "upstream_gone", "%s", s->upstream_gone_why);
-    if (gw_pending_find(s, m->dir, m->rpc.id) != NULL)
+    if (m->idkeylen == 0)
+        return refuse(m, RPC_INVALID_REQUEST, "bad_id", "request id too long (at most 150 bytes)");
+    if (gw_pending_find(s, m->dir, m->idkey, m->idkeylen) != NULL)
         return refuse(m, RPC_INVALID_REQUEST, "duplicate_id",
                       "a request with this id is already in flight; ids must be unique among "
                       "requests in flight");
@@ -347,7 +477,7 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
         return refuse(m, MW_ERR_OVERLOADED, "too_many_in_flight",
                       "too many requests in flight (limit %zu); wait for answers first",
                       s->cfg->limits.max_inflight);
-    struct gw_pending *p = gw_pending_add(s, m->dir, m->rpc.id);
+    struct gw_pending *p = gw_pending_add(s, m->dir, m->idkey, m->idkeylen);
     if (p == NULL)
         return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory tracking the request");
     p->method = m->mm != NULL ? m->mm->id : MCP_M_UNKNOWN;
@@ -355,20 +485,12 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     p->target_kind = m->target_kind;
     if (m->target != NULL)
         p->target = strndup(m->target, m->target_len);
-    if (m->args != NULL)
-        p->args = json_incref((json_t *)m->args);
+    if (m->args != JT_NONE && s->audit != NULL)
+        p->args_preview = args_preview(m, p->args_sha256);
     p->rule = m->rule;
     p->t_in = m->t_in;
-    if (s->cfg->limits.request_timeout_us > 0 && s->base != NULL) {
-        p->timer = evtimer_new(s->base, pending_timeout_cb, p);
-        if (p->timer != NULL) {
-            struct timeval tv = {
-                .tv_sec = (time_t)(s->cfg->limits.request_timeout_us / 1000000u),
-                .tv_usec = (suseconds_t)(s->cfg->limits.request_timeout_us % 1000000u),
-            };
-            evtimer_add(p->timer, &tv);
-        }
-    }
+    if (s->cfg->limits.request_timeout_us > 0)
+        deadline_add(s, p, m->t_in + s->cfg->limits.request_timeout_us);
     m->pending = p;
     return GW_CONTINUE;
 }
@@ -385,11 +507,10 @@ static bool filter_list(struct gw_session *s, json_t *result, const char *key, c
         json_t *it = json_array_get(arr, i);
         json_t *name = json_object_get(it, field);
         struct pol_decision d;
-        if (json_is_string(name)) {
+        if (json_is_string(name))
             policy_decide(s->policy, kind, json_string_value(name), json_string_length(name), &d);
-        } else {
+        else
             d.action = POL_DENY; /* an entry without a name cannot be judged: hide it */
-        }
         if (d.action == POL_DENY) {
             json_array_remove(arr, i);
             changed = true;
@@ -400,30 +521,54 @@ static bool filter_list(struct gw_session *s, json_t *result, const char *key, c
     return changed;
 }
 
+/* Whether any element of a listed array is denied: lets allowed lists pass
+ * as their original bytes without building a tree. */
+static bool list_needs_filter(struct gw_session *s, struct gw_msg *m, const char *key,
+                              const char *field, enum pol_kind kind)
+{
+    const struct jtape *t = m->tape;
+    size_t arr = jt_get(t, m->v.result, key);
+    if (jt_type(t, arr) != JT_ARRAY)
+        return false;
+    size_t c = arr + 1;
+    for (uint32_t e = 0; e < t->tok[arr].count; e++) {
+        size_t n;
+        const char *name = jt_str(t, jt_get(t, c, field), &n, &m->scratch);
+        if (name == NULL)
+            return true;
+        struct pol_decision d;
+        policy_decide(s->policy, kind, name, n, &d);
+        if (d.action == POL_DENY)
+            return true;
+        c = t->tok[c].next;
+    }
+    return false;
+}
+
 /* guard: results are filtered by the same decision that judges calls. */
 static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
 {
-    if (m->rpc.kind != RPC_RESULT || m->pending == NULL || m->dir != GW_S2C)
+    if (m->v.kind != RPC_RESULT || m->pending == NULL || m->dir != GW_S2C)
         return GW_CONTINUE;
-    json_t *res = m->rpc.result;
-    bool changed = false;
+    const char *key, *field;
+    enum pol_kind kind;
     switch (m->pending->method) {
-    case MCP_M_TOOLS_LIST:
-        changed = filter_list(s, res, "tools", "name", POL_TOOL);
-        break;
-    case MCP_M_PROMPTS_LIST:
-        changed = filter_list(s, res, "prompts", "name", POL_PROMPT);
-        break;
-    case MCP_M_RESOURCES_LIST:
-        changed = filter_list(s, res, "resources", "uri", POL_RESOURCE);
-        break;
+    case MCP_M_TOOLS_LIST: key = "tools"; field = "name"; kind = POL_TOOL; break;
+    case MCP_M_PROMPTS_LIST: key = "prompts"; field = "name"; kind = POL_PROMPT; break;
+    case MCP_M_RESOURCES_LIST: key = "resources"; field = "uri"; kind = POL_RESOURCE; break;
     case MCP_M_RESOURCES_TEMPLATES_LIST:
-        changed = filter_list(s, res, "resourceTemplates", "uriTemplate", POL_RESOURCE);
+        key = "resourceTemplates";
+        field = "uriTemplate";
+        kind = POL_RESOURCE;
         break;
     default:
-        break;
+        return GW_CONTINUE;
     }
-    if (changed)
+    if (!list_needs_filter(s, m, key, field, kind))
+        return GW_CONTINUE;
+    if (msg_tree(m) == NULL)
+        return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+    if (filter_list(s, m->rm.result, key, field, kind))
         m->modified = true;
     return GW_CONTINUE;
 }
@@ -445,11 +590,17 @@ static void forward(struct gw_session *s, struct gw_msg *m)
     }
     struct buf b;
     buf_init(&b, s->cfg->limits.json.max_bytes + 1024);
-    if (json_emit(&b, m->rpc.root) == 0)
+    if (json_emit(&b, m->root) == 0)
         send_to(s, to, buf_head(&b), buf_used(&b));
     else
         log_warnx("session %.8s: a rewritten message exceeded the size budget", s->id);
     buf_free(&b);
+}
+
+static bool logs_result(enum mcp_method_id id)
+{
+    return id == MCP_M_TOOLS_CALL || id == MCP_M_PROMPTS_GET || id == MCP_M_RESOURCES_READ ||
+           id == MCP_M_SAMPLING_CREATE_MESSAGE || id == MCP_M_ELICITATION_CREATE;
 }
 
 static void complete_request(struct gw_session *s, struct gw_msg *m)
@@ -457,21 +608,24 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
     struct gw_pending *p = m->pending;
     int code = 0;
     const char *outcome = p->cancelled ? "cancelled" : "ok";
-    if (m->rpc.kind == RPC_ERROR) {
+    if (m->v.kind == RPC_ERROR) {
         long long c = 0;
-        json_get_int(m->rpc.error, "code", &c);
+        jt_int(m->tape, jt_get(m->tape, m->v.error, "code"), &c);
         code = (int)c;
         if (!p->cancelled)
             outcome = "error";
     }
     p->gw_us += mono_us() - m->t_in;
-    const json_t *result = NULL;
-    if (m->rpc.kind == RPC_RESULT &&
-        (p->method == MCP_M_TOOLS_CALL || p->method == MCP_M_PROMPTS_GET ||
-         p->method == MCP_M_RESOURCES_READ || p->method == MCP_M_SAMPLING_CREATE_MESSAGE ||
-         p->method == MCP_M_ELICITATION_CREATE))
-        result = m->rpc.result;
-    audit_completion(s, p, outcome, code, result);
+    const char *text = NULL;
+    size_t textlen = 0;
+    if (m->v.kind == RPC_RESULT && logs_result(p->method)) {
+        size_t tok = audit_first_text_tape(m->tape, m->v.result);
+        if (tok != JT_NONE) {
+            text = m->tape->src + m->tape->tok[tok].start;
+            textlen = m->tape->tok[tok].len;
+        }
+    }
+    audit_completion(s, p, outcome, code, text, textlen);
     gw_pending_done(p);
     m->pending = NULL;
 }
@@ -485,22 +639,23 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     if (v == GW_CONTINUE) {
         /* notifications/cancelled: mark the request so its audit says so. */
         if (m->mm != NULL && m->mm->id == MCP_N_CANCELLED) {
-            json_t *rid = json_object_get(m->rpc.params, "requestId");
-            struct gw_pending *p =
-                rid != NULL ? gw_pending_find(s, m->dir, rid) : NULL;
+            char key[160];
+            size_t kl = rpc_id_key_tape(m->tape, jt_get(m->tape, m->v.params, "requestId"), key,
+                                        sizeof(key));
+            struct gw_pending *p = gw_pending_find(s, m->dir, key, kl);
             if (p != NULL)
                 p->cancelled = true;
         }
-        if (m->pending != NULL && m->rpc.kind == RPC_REQUEST)
+        if (m->pending != NULL && m->v.kind == RPC_REQUEST)
             m->pending->gw_us = mono_us() - m->t_in;
         forward(s, m);
-        if (m->pending != NULL && m->rpc.kind != RPC_REQUEST)
+        if (m->pending != NULL && m->v.kind != RPC_REQUEST)
             complete_request(s, m);
-        else if (m->rpc.kind == RPC_NOTIFICATION &&
+        else if (m->v.kind == RPC_NOTIFICATION &&
                  s->cfg->audit.notifications == GW_AUDIT_NOTIF_ALL && s->audit != NULL) {
             struct audit_rec r = {.session = s->id, .identity = s->identity,
                                   .dir = dir_names[m->dir], .kind = "notification",
-                                  .method = m->rpc.method, .method_len = m->rpc.method_len,
+                                  .method = m->v.method_str, .method_len = m->v.method_len,
                                   .decision = "allow", .outcome = "ok"};
             audit_append(s->audit, &r);
         }
@@ -508,17 +663,19 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     }
 
     /* Refused or dropped. */
-    if (v == GW_REFUSE && m->rpc.kind == RPC_REQUEST)
-        answer_error(s, m->dir, m->rpc.id, m->err.code, m->err.msg, m->err.reason, m->err_data);
+    if (v == GW_REFUSE && m->v.kind == RPC_REQUEST)
+        answer_msg(s, m, m->err.code, m->err.msg, m->err.reason, m->err_data);
     if (m->err.reason == NULL)
         m->err.reason = "dropped";
-    if (v == GW_REFUSE && m->rpc.kind != RPC_REQUEST)
-        log_info("session %.8s: dropped a %s from the %s: %s", s->id, kind_name(m->rpc.kind),
+    if (v == GW_REFUSE && m->v.kind != RPC_REQUEST)
+        log_info("session %.8s: dropped a %s from the %s: %s", s->id, kind_name(m->v.kind),
                  m->dir == GW_C2S ? "client" : "server", m->err.msg);
     /* A refused initialize answer (unsupported server version): tell the client. */
     if (m->answers_init && v == GW_REFUSE && m->pending != NULL) {
-        answer_error(s, GW_C2S, m->pending->id, m->err.code, m->err.msg, m->err.reason, NULL);
-        audit_completion(s, m->pending, "error", m->err.code, NULL);
+        json_t *id = gw_pending_id(m->pending);
+        answer_error(s, GW_C2S, id, m->err.code, m->err.msg, m->err.reason, NULL);
+        json_decref(id);
+        audit_completion(s, m->pending, "error", m->err.code, NULL, 0);
         gw_pending_done(m->pending);
         m->pending = NULL;
     }
@@ -532,25 +689,30 @@ static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, s
     m.dir = dir;
     m.raw = raw;
     m.rawlen = len;
+    m.tape = &s->tape[dir];
     m.t_in = mono_us();
     m.target_kind = -1;
+    m.args = JT_NONE;
+    buf_init(&m.scratch, 0);
     s->msgs_in[dir]++;
 
     struct rpc_err e = {0};
-    if (rpc_parse(raw, len, &s->cfg->limits.json, &m.rpc, &e) < 0) {
+    if (rpc_scan(m.tape, raw, len, &s->cfg->limits.json, &m.v, &e) < 0) {
         m.err = e;
         if (dir == GW_C2S) {
             /* The client gets the error (with its id when it could be read). */
             answer_error(s, GW_C2S, e.id, e.code, e.msg, e.reason, NULL);
         } else {
             /* A broken server message that answers a pending request fails that request. */
-            struct gw_pending *p = e.id != NULL ? gw_pending_find(s, GW_C2S, e.id) : NULL;
+            char key[160];
+            size_t kl = e.id != NULL ? rpc_id_key(e.id, key, sizeof(key)) : 0;
+            struct gw_pending *p = gw_pending_find(s, GW_C2S, key, kl);
             if (p != NULL) {
                 char msg[300];
                 snprintf(msg, sizeof(msg), "the MCP server sent an invalid response: %s", e.msg);
-                answer_error(s, GW_C2S, p->id, MW_ERR_UPSTREAM, msg, "upstream_invalid_message",
+                answer_error(s, GW_C2S, e.id, MW_ERR_UPSTREAM, msg, "upstream_invalid_message",
                              NULL);
-                audit_completion(s, p, "error", MW_ERR_UPSTREAM, NULL);
+                audit_completion(s, p, "error", MW_ERR_UPSTREAM, NULL, 0);
                 gw_pending_done(p);
             } else {
                 log_warnx("session %.8s: dropped an invalid message from the server: %s", s->id,
@@ -559,13 +721,17 @@ static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, s
         }
         audit_refusal(s, &m);
         rpc_err_clear(&e);
+        buf_free(&m.scratch);
         return;
     }
-    if (m.rpc.method != NULL)
-        m.mm = mcp_method_lookup(m.rpc.method, m.rpc.method_len);
+    if (m.v.method_str != NULL)
+        m.mm = mcp_method_lookup(m.v.method_str, m.v.method_len);
+    if (m.v.id != JT_NONE)
+        m.idkeylen = rpc_id_key_tape(m.tape, m.v.id, m.idkey, sizeof(m.idkey));
     handle(s, &m);
     json_decref(m.err_data);
-    rpc_msg_free(&m.rpc);
+    json_decref(m.root);
+    buf_free(&m.scratch);
 }
 
 void gw_client_message(struct gw_session *s, const char *raw, size_t len)
@@ -585,6 +751,9 @@ static void oversize(struct gw_session *s, enum gw_dir dir, const struct frame_i
     m.dir = dir;
     m.t_in = mono_us();
     m.target_kind = -1;
+    m.args = JT_NONE;
+    m.tape = &s->tape[dir];
+    m.tape->n = 0;
     json_t *id = rpc_salvage_id(it->head, it->headlen, it->tail, it->taillen);
     size_t limit = s->cfg->limits.json.max_bytes;
     if (dir == GW_C2S) {
@@ -595,10 +764,12 @@ static void oversize(struct gw_session *s, enum gw_dir dir, const struct frame_i
         refuse(&m, MW_ERR_UPSTREAM, "upstream_message_too_large",
                "the MCP server's response of %zu bytes exceeds the %zu-byte message limit",
                it->total, limit);
-        struct gw_pending *p = id != NULL ? gw_pending_find(s, GW_C2S, id) : NULL;
+        char key[160];
+        size_t kl = id != NULL ? rpc_id_key(id, key, sizeof(key)) : 0;
+        struct gw_pending *p = gw_pending_find(s, GW_C2S, key, kl);
         if (p != NULL) {
-            answer_error(s, GW_C2S, p->id, m.err.code, m.err.msg, m.err.reason, NULL);
-            audit_completion(s, p, "error", m.err.code, NULL);
+            answer_error(s, GW_C2S, id, m.err.code, m.err.msg, m.err.reason, NULL);
+            audit_completion(s, p, "error", m.err.code, NULL, 0);
             gw_pending_done(p);
         } else {
             log_warnx("session %.8s: dropped a %zu-byte message from the server (limit %zu)",
@@ -619,21 +790,19 @@ void gw_server_oversize(struct gw_session *s, const struct frame_item *it)
     oversize(s, GW_S2C, it);
 }
 
-static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void expire(struct gw_pending *p)
 {
-    (void)fd;
-    (void)what;
-    struct gw_pending *p = arg;
     struct gw_session *s = p->sess;
     char msg[200];
     uint64_t ms = s->cfg->limits.request_timeout_us / 1000;
     snprintf(msg, sizeof(msg), "no answer to \"%s\" from the %s within %llu ms; the request was "
              "cancelled",
              p->method_name, p->dir == GW_C2S ? "MCP server" : "client", (unsigned long long)ms);
-    answer_error(s, p->dir, p->id, MW_ERR_TIMEOUT, msg, "timeout", NULL);
+    json_t *id = gw_pending_id(p);
+    answer_error(s, p->dir, id, MW_ERR_TIMEOUT, msg, "timeout", NULL);
     /* Tell the other side to stop working on it. */
     json_t *params = json_object();
-    json_object_set(params, "requestId", p->id);
+    json_object_set(params, "requestId", id);
     json_object_set_new(params, "reason", json_string("timeout (mcpwall)"));
     struct buf b;
     buf_init(&b, 4096);
@@ -641,10 +810,48 @@ static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
         send_to(s, p->dir, buf_head(&b), buf_used(&b));
     buf_free(&b);
     json_decref(params);
-    audit_completion(s, p, "timeout", MW_ERR_TIMEOUT, NULL);
+    json_decref(id);
+    audit_completion(s, p, "timeout", MW_ERR_TIMEOUT, NULL, 0);
     gw_pending_done(p);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_session *s = arg;
+    uint64_t now = mono_us();
+    while (s->thead != NULL && s->thead->deadline <= now)
+        expire(s->thead);
+    deadline_arm(s);
     if (s->io->after_event != NULL)
         s->io->after_event(s->io_ud);
+}
+
+/* Fails every request in flight in one direction (the other side is gone). */
+static void fail_all(struct gw_session *s, enum gw_dir dir, const char *why)
+{
+    struct gw_pending *list[256];
+    for (;;) {
+        size_t n = 0, it = 0;
+        const char *k;
+        size_t kl;
+        void *v;
+        while (n < 256 && map_next(&s->pending[dir], &it, &k, &kl, &v))
+            list[n++] = v;
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            struct gw_pending *p = list[i];
+            if (why != NULL) {
+                json_t *id = gw_pending_id(p);
+                answer_error(s, GW_C2S, id, MW_ERR_UPSTREAM, why, "upstream_gone", NULL);
+                json_decref(id);
+            }
+            audit_completion(s, p, "upstream_exit", why != NULL ? MW_ERR_UPSTREAM : 0, NULL, 0);
+            gw_pending_done(p);
+        }
+    }
 }
 
 void gw_upstream_gone(struct gw_session *s, const char *why)
@@ -653,37 +860,9 @@ void gw_upstream_gone(struct gw_session *s, const char *why)
         s->upstream_gone = true;
         str_copy(s->upstream_gone_why, why, sizeof(s->upstream_gone_why));
     }
-    /* Answer every client request still waiting for the server. */
-    struct gw_pending *list[256];
-    for (;;) {
-        size_t n = 0, it = 0;
-        const char *k;
-        size_t kl;
-        void *v;
-        while (n < 256 && map_next(&s->pending[GW_C2S], &it, &k, &kl, &v))
-            list[n++] = v;
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            struct gw_pending *p = list[i];
-            answer_error(s, GW_C2S, p->id, MW_ERR_UPSTREAM, why, "upstream_gone", NULL);
-            audit_completion(s, p, "upstream_exit", MW_ERR_UPSTREAM, NULL);
-            gw_pending_done(p);
-        }
-    }
-    /* Requests the server made of the client can no longer be answered. */
-    for (;;) {
-        size_t it = 0, n = 0;
-        const char *k;
-        size_t kl;
-        void *v;
-        while (n < 256 && map_next(&s->pending[GW_S2C], &it, &k, &kl, &v))
-            list[n++] = v;
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            audit_completion(s, list[i], "upstream_exit", 0, NULL);
-            gw_pending_done(list[i]);
-        }
-    }
+    /* Answer every client request still waiting for the server; requests the
+     * server made of the client can no longer be answered. */
+    fail_all(s, GW_C2S, why);
+    fail_all(s, GW_S2C, NULL);
+    deadline_arm(s);
 }

@@ -26,6 +26,8 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     mcp_lc_init(&s->lc);
     map_init(&s->pending[0]);
     map_init(&s->pending[1]);
+    jtape_init(&s->tape[0]);
+    jtape_init(&s->tape[1]);
     struct passwd *pw = getpwuid(geteuid());
     snprintf(s->identity, sizeof(s->identity), "local:%s", pw != NULL ? pw->pw_name : "unknown");
     return 0;
@@ -33,11 +35,8 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
 
 static void pending_free(struct gw_pending *p)
 {
-    if (p->timer != NULL)
-        event_free(p->timer);
-    json_decref(p->id);
-    json_decref(p->args);
     free(p->target);
+    free(p->args_preview);
     free(p);
 }
 
@@ -51,38 +50,73 @@ void gw_session_free(struct gw_session *s)
         while (map_next(&s->pending[d], &it, &k, &kl, &v))
             pending_free(v);
         map_free(&s->pending[d]);
+        jtape_free(&s->tape[d]);
     }
+    if (s->timer != NULL)
+        event_free(s->timer);
+    s->timer = NULL;
+    s->thead = s->ttail = NULL;
     mcp_lc_free(&s->lc);
     policy_unref(s->policy);
     s->policy = NULL;
 }
 
-struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const json_t *id)
+struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,
+                                  size_t keylen)
 {
+    if (keylen == 0 || keylen >= sizeof(((struct gw_pending *)0)->key))
+        return NULL;
     struct gw_pending *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
-    p->keylen = rpc_id_key(id, p->key, sizeof(p->key));
-    if (p->keylen == 0 || map_put(&s->pending[dir], p->key, p->keylen, p) < 0) {
+    memcpy(p->key, key, keylen);
+    p->keylen = keylen;
+    if (map_put(&s->pending[dir], p->key, p->keylen, p) < 0) {
         free(p);
         return NULL;
     }
     p->sess = s;
     p->dir = dir;
-    p->id = json_deep_copy(id);
     p->target_kind = -1;
     return p;
 }
 
-struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const json_t *id)
+struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const char *key,
+                                   size_t keylen)
 {
-    char key[160];
-    size_t n = rpc_id_key(id, key, sizeof(key));
-    return n > 0 ? map_get(&s->pending[dir], key, n) : NULL;
+    return keylen > 0 ? map_get(&s->pending[dir], key, keylen) : NULL;
+}
+
+json_t *gw_pending_id(const struct gw_pending *p)
+{
+    if (p->keylen >= 2 && p->key[0] == 'n') {
+        char *end;
+        long long v = strtoll(p->key + 2, &end, 10);
+        return json_integer(v);
+    }
+    return json_stringn(p->key + 2, p->keylen - 2);
+}
+
+static void unlink_deadline(struct gw_pending *p)
+{
+    struct gw_session *s = p->sess;
+    if (p->deadline == 0)
+        return;
+    if (p->tprev != NULL)
+        p->tprev->tnext = p->tnext;
+    else
+        s->thead = p->tnext;
+    if (p->tnext != NULL)
+        p->tnext->tprev = p->tprev;
+    else
+        s->ttail = p->tprev;
+    p->tnext = p->tprev = NULL;
+    p->deadline = 0;
 }
 
 void gw_pending_done(struct gw_pending *p)
 {
+    unlink_deadline(p);
     map_del(&p->sess->pending[p->dir], p->key, p->keylen);
     pending_free(p);
 }

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "gateway/gwconfig.h"
 #include "policy/policy.h"
+#include "proto/jtape.h"
 #include "proto/mcp.h"
 #include "util/map.h"
 
@@ -38,18 +39,19 @@ struct gw_io {
 struct gw_pending {
     struct gw_session *sess;
     enum gw_dir dir;             /* who sent the request */
-    json_t *id;                  /* owned */
-    char key[160];               /* rpc_id_key() */
+    char key[160];               /* rpc id key: "n:<int>" or "s:<string>" */
     size_t keylen;
     enum mcp_method_id method;
     char method_name[64];
     int target_kind;             /* enum pol_kind, or -1 */
     char *target;                /* owned; tool/prompt name or resource URI */
-    json_t *args;                /* owned reference, for the audit record */
+    char args_sha256[65];        /* "" when the request had no arguments */
+    char *args_preview;          /* owned; bounded JSON preview, or NULL */
     const char *rule;            /* borrowed from the session's policy */
     uint64_t t_in;               /* µs: request received */
     uint64_t gw_us;              /* µs spent in mcpwall on the request */
-    struct event *timer;
+    uint64_t deadline;           /* µs (monotonic); 0: none */
+    struct gw_pending *tnext, *tprev; /* the session's deadline list (FIFO) */
     bool cancelled;
 };
 
@@ -62,6 +64,11 @@ struct gw_session {
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
+    /* All requests share one timeout, so deadlines are in arrival order: a
+     * FIFO list and a single timer for its head. */
+    struct gw_pending *thead, *ttail;
+    struct event *timer;
+    struct jtape tape[2];         /* reused for messages from each side */
     const struct gw_io *io;
     void *io_ud;
     bool upstream_gone;
@@ -76,8 +83,13 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
 /* Releases pending entries (without answering them) and references. */
 void gw_session_free(struct gw_session *s);
 
-struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const json_t *id);
-struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const json_t *id);
+/* Adds a request by its id key (rpc_id_key form). NULL on a duplicate or OOM. */
+struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,
+                                  size_t keylen);
+struct gw_pending *gw_pending_find(struct gw_session *s, enum gw_dir dir, const char *key,
+                                   size_t keylen);
+/* The id of a pending request as a new jansson value. */
+json_t *gw_pending_id(const struct gw_pending *p);
 /* Removes from the map and frees. */
 void gw_pending_done(struct gw_pending *p);
 size_t gw_pending_count(const struct gw_session *s, enum gw_dir dir);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ struct wrap {
     unsigned err_suppressed;
     struct event *err_summary_ev;  /* prints the suppression count at window end */
     struct event *exit_wait_ev;    /* stdout closed: give the process time to exit */
+    struct event *audit_ev;        /* writes a waiting audit batch when it is due */
     bool exit_wait_over;
     struct event *sig_ev[8];
     struct event *sigchld_ev;
@@ -270,6 +272,13 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void audit_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wrap_update(arg);
+}
+
 static void exit_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -285,8 +294,14 @@ static void wrap_update(struct wrap *w)
 {
     chan_flush(&w->server);
     chan_flush(&w->host);
-    if (w->audit != NULL)
-        audit_flush(w->audit);
+    /* Audit records are written in batches after the messages went out. */
+    uint64_t wait_us;
+    audit_flush_due(w->audit, mono_us(), &wait_us);
+    if (wait_us > 0 && !evtimer_pending(w->audit_ev, NULL)) {
+        struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000u),
+                             .tv_usec = (suseconds_t)(wait_us % 1000000u)};
+        evtimer_add(w->audit_ev, &tv);
+    }
 
     size_t budget = w->cfg->limits.queue_bytes;
     bool host_q_full = chan_pending(&w->host) >= budget;
@@ -384,7 +399,8 @@ int wrap_run(const struct wrap_opts *o)
 
     if (w.cfg->audit.enabled) {
         char path[4096];
-        struct audit_opts ao = {.fsync = w.cfg->audit.fsync};
+        struct audit_opts ao = {.fsync = w.cfg->audit.fsync,
+                                .flush_interval_us = w.cfg->audit.flush_interval_us};
         if (o->audit_path != NULL) {
             ao.path = o->audit_path;
         } else if (w.cfg->audit.file != NULL) {
@@ -442,6 +458,7 @@ int wrap_run(const struct wrap_opts *o)
     w.grace_ev = evtimer_new(w.base, grace_cb, &w);
     w.err_summary_ev = evtimer_new(w.base, err_summary_cb, &w);
     w.exit_wait_ev = evtimer_new(w.base, exit_wait_cb, &w);
+    w.audit_ev = evtimer_new(w.base, audit_timer_cb, &w);
     static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
     for (size_t i = 0; i < sizeof(fwd_sigs) / sizeof(fwd_sigs[0]); i++) {
         w.sig_ev[i] = evsignal_new(w.base, fwd_sigs[i], signal_cb, &w);
@@ -470,6 +487,11 @@ int wrap_run(const struct wrap_opts *o)
         }
     }
     status = wrap_exit_status(&w);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        log_info("resource usage: user %ld.%06lds sys %ld.%06lds peak RSS %ld KiB",
+                 (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
+                 (long)ru.ru_stime.tv_usec, ru.ru_maxrss);
     char st[80];
     child_describe_status(w.child_status, st, sizeof(st));
     log_info("server %s", st);
@@ -489,6 +511,7 @@ int wrap_run(const struct wrap_opts *o)
     event_free(w.grace_ev);
     event_free(w.err_summary_ev);
     event_free(w.exit_wait_ev);
+    event_free(w.audit_ev);
     event_free(w.err_ev);
     buf_free(&w.errline);
     chan_free(&w.host, false);

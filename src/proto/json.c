@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/jtape.h"
 #include "util/utf8.h"
 
 const struct json_limits json_default_limits = {
@@ -47,584 +48,21 @@ const char *json_reason_code(enum json_reason r)
     return reason_codes[r];
 }
 
-struct parser {
-    const char *start;
-    const char *p;
-    const char *end;
-    const struct json_limits *lim;
-    struct json_err *err;
-    size_t depth;
-    struct buf scratch; /* decoded strings that contained escapes */
-    json_pos_fn pos_fn;
-    void *pos_ud;
-    /* Where the value being parsed goes (for pos_fn). */
-    json_t *cur_parent;
-    const char *cur_key;
-    size_t cur_keylen;
-    size_t cur_index;
-    size_t cur_key_off;
-};
-
-static void fail(struct parser *ps, const char *at, enum json_reason r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void fail(struct parser *ps, const char *at, enum json_reason r, const char *fmt, ...)
-{
-    if (ps->err->reason != JSON_OK)
-        return; /* keep the first error */
-    ps->err->reason = r;
-    ps->err->offset = (size_t)(at - ps->start);
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(ps->err->msg) - 24)
-        snprintf(ps->err->msg + n, sizeof(ps->err->msg) - (size_t)n, " at byte %zu",
-                 ps->err->offset);
-}
-
-static inline void skip_ws(struct parser *ps)
-{
-    while (ps->p < ps->end) {
-        char c = *ps->p;
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        ps->p++;
-    }
-}
-
-static json_t *parse_value(struct parser *ps);
-
-static int hex4(const char *p, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (uint32_t)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static void fail_utf8(struct parser *ps, const char *at, enum utf8_status st)
-{
-    switch (st) {
-    case UTF8_OVERLONG:
-        fail(ps, at, JSON_E_OVERLONG_UTF8, "overlong UTF-8 encoding in string");
-        break;
-    case UTF8_SURROGATE:
-        fail(ps, at, JSON_E_SURROGATE_UTF8, "UTF-8-encoded surrogate (U+D800..U+DFFF) in string");
-        break;
-    default:
-        fail(ps, at, JSON_E_INVALID_UTF8, "invalid UTF-8 in string");
-        break;
-    }
-}
-
-/* Reads a string starting at the opening quote. On success *out and *outlen point
- * either into the input (no escapes) or into ps->scratch. */
-static int parse_string(struct parser *ps, bool is_key, const char **out, size_t *outlen)
-{
-    const char *open = ps->p;
-    const char *seg = ++ps->p;
-    bool escaped = false;
-    size_t max = ps->lim->max_string;
-
-    buf_reset(&ps->scratch);
-    while (ps->p < ps->end) {
-        unsigned char c = (unsigned char)*ps->p;
-        if (c == '"') {
-            size_t seglen = (size_t)(ps->p - seg);
-            if (escaped) {
-                if (buf_used(&ps->scratch) + seglen > max)
-                    goto too_long;
-                if (buf_append(&ps->scratch, seg, seglen) < 0)
-                    goto nomem;
-                *out = buf_head(&ps->scratch);
-                *outlen = buf_used(&ps->scratch);
-            } else {
-                if (seglen > max)
-                    goto too_long;
-                *out = seg;
-                *outlen = seglen;
-            }
-            ps->p++;
-            return 0;
-        }
-        if (c == '\\') {
-            size_t seglen = (size_t)(ps->p - seg);
-            if (buf_used(&ps->scratch) + seglen > max)
-                goto too_long;
-            if (buf_append(&ps->scratch, seg, seglen) < 0)
-                goto nomem;
-            escaped = true;
-            const char *esc = ps->p;
-            if (ps->end - ps->p < 2) {
-                fail(ps, esc, JSON_E_TRUNCATED, "string ends inside an escape");
-                return -1;
-            }
-            char e = ps->p[1];
-            char ch;
-            ps->p += 2;
-            switch (e) {
-            case '"': ch = '"'; break;
-            case '\\': ch = '\\'; break;
-            case '/': ch = '/'; break;
-            case 'b': ch = '\b'; break;
-            case 'f': ch = '\f'; break;
-            case 'n': ch = '\n'; break;
-            case 'r': ch = '\r'; break;
-            case 't': ch = '\t'; break;
-            case 'u': {
-                uint32_t cp;
-                if (ps->end - ps->p < 4 || hex4(ps->p, &cp) < 0) {
-                    fail(ps, esc, JSON_E_BAD_ESCAPE, "\\u must be followed by four hex digits");
-                    return -1;
-                }
-                ps->p += 4;
-                if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    fail(ps, esc, JSON_E_LONE_SURROGATE,
-                         "lone low surrogate \\u%04X without a preceding high surrogate",
-                         (unsigned)cp);
-                    return -1;
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    uint32_t lo;
-                    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
-                        hex4(ps->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
-                        fail(ps, esc, JSON_E_LONE_SURROGATE,
-                             "lone high surrogate \\u%04X not followed by a low surrogate",
-                             (unsigned)cp);
-                        return -1;
-                    }
-                    ps->p += 6;
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                }
-                if (cp == 0 && is_key) {
-                    fail(ps, esc, JSON_E_NUL_IN_KEY, "NUL character (\\u0000) in an object key");
-                    return -1;
-                }
-                char enc[4];
-                size_t n = utf8_encode(cp, enc);
-                if (buf_used(&ps->scratch) + n > max)
-                    goto too_long;
-                if (buf_append(&ps->scratch, enc, n) < 0)
-                    goto nomem;
-                seg = ps->p;
-                continue;
-            }
-            default:
-                fail(ps, esc, JSON_E_BAD_ESCAPE, "invalid escape sequence in string");
-                return -1;
-            }
-            if (buf_used(&ps->scratch) + 1 > max)
-                goto too_long;
-            if (buf_append_char(&ps->scratch, ch) < 0)
-                goto nomem;
-            seg = ps->p;
-            continue;
-        }
-        if (c < 0x20) {
-            fail(ps, ps->p, JSON_E_CONTROL_CHAR,
-                 "unescaped control character 0x%02X in string", (unsigned)c);
-            return -1;
-        }
-        if (c < 0x80) {
-            ps->p++;
-            continue;
-        }
-        uint32_t cp;
-        size_t len;
-        enum utf8_status st = utf8_decode((const unsigned char *)ps->p, (size_t)(ps->end - ps->p),
-                                          &cp, &len);
-        if (st != UTF8_OK) {
-            fail_utf8(ps, ps->p, st);
-            return -1;
-        }
-        ps->p += len;
-    }
-    fail(ps, open, JSON_E_TRUNCATED, "unterminated string");
-    return -1;
-too_long:
-    fail(ps, open, JSON_E_STRING_TOO_LONG, "string longer than the %zu-byte limit", max);
-    return -1;
-nomem:
-    fail(ps, open, JSON_E_NOMEM, "out of memory reading string");
-    return -1;
-}
-
-static json_t *parse_number(struct parser *ps)
-{
-    const char *s = ps->p;
-    const char *q = s;
-    bool is_int = true;
-
-    if (q < ps->end && *q == '-')
-        q++;
-    if (q >= ps->end) {
-        fail(ps, s, JSON_E_TRUNCATED, "number ends early");
-        return NULL;
-    }
-    if (*q == '0') {
-        q++;
-        if (q < ps->end && *q >= '0' && *q <= '9') {
-            fail(ps, s, JSON_E_BAD_NUMBER, "number with a leading zero");
-            return NULL;
-        }
-    } else if (*q >= '1' && *q <= '9') {
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    } else {
-        fail(ps, s, JSON_E_BAD_NUMBER, "invalid number");
-        return NULL;
-    }
-    if (q < ps->end && *q == '.') {
-        is_int = false;
-        q++;
-        if (q >= ps->end || *q < '0' || *q > '9') {
-            fail(ps, s, JSON_E_BAD_NUMBER, "number needs digits after the decimal point");
-            return NULL;
-        }
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    }
-    if (q < ps->end && (*q == 'e' || *q == 'E')) {
-        is_int = false;
-        q++;
-        if (q < ps->end && (*q == '+' || *q == '-'))
-            q++;
-        if (q >= ps->end || *q < '0' || *q > '9') {
-            fail(ps, s, JSON_E_BAD_NUMBER, "number needs digits in its exponent");
-            return NULL;
-        }
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    }
-    size_t n = (size_t)(q - s);
-    char tmp[320];
-    if (n >= sizeof(tmp)) {
-        fail(ps, s, JSON_E_NUMBER_RANGE, "number longer than %zu characters", sizeof(tmp) - 1);
-        return NULL;
-    }
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    ps->p = q;
-    if (is_int) {
-        errno = 0;
-        char *endp;
-        long long v = strtoll(tmp, &endp, 10);
-        if (errno == 0 && endp == tmp + n)
-            return json_integer(v);
-        /* Too large for int64: keep it as a real (original bytes still forwarded). */
-    }
-    errno = 0;
-    char *endp;
-    double d = strtod(tmp, &endp);
-    if (endp != tmp + n || !isfinite(d)) {
-        fail(ps, s, JSON_E_NUMBER_RANGE, "number out of the representable range");
-        return NULL;
-    }
-    return json_real(d);
-}
-
-static json_t *parse_object(struct parser *ps)
-{
-    const char *open = ps->p;
-    json_t *obj = json_object();
-    size_t count = 0;
-
-    if (obj == NULL) {
-        fail(ps, open, JSON_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
-        ps->p++;
-        return obj;
-    }
-    for (;;) {
-        skip_ws(ps);
-        if (ps->p >= ps->end) {
-            fail(ps, ps->p, JSON_E_TRUNCATED, "object not closed");
-            goto bad;
-        }
-        if (*ps->p != '"') {
-            fail(ps, ps->p, JSON_E_SYNTAX, "expected a string key in object");
-            goto bad;
-        }
-        const char *keyat = ps->p;
-        const char *key;
-        size_t keylen;
-        if (parse_string(ps, true, &key, &keylen) < 0)
-            goto bad;
-        if (memchr(key, '\0', keylen) != NULL) {
-            fail(ps, keyat, JSON_E_NUL_IN_KEY, "NUL character in an object key");
-            goto bad;
-        }
-        if (++count > ps->lim->max_members) {
-            fail(ps, keyat, JSON_E_TOO_MANY_MEMBERS, "object has more than %zu members",
-                 ps->lim->max_members);
-            goto bad;
-        }
-        if (json_object_getn(obj, key, keylen) != NULL) {
-            fail(ps, keyat, JSON_E_DUPLICATE_KEY, "duplicate key \"%.*s%s\" in object",
-                 (int)(keylen > 40 ? 40 : keylen), key, keylen > 40 ? "..." : "");
-            goto bad;
-        }
-        /* The key may live in scratch, which the value parse reuses: copy it. */
-        char small[128];
-        char *kcopy = keylen < sizeof(small) ? small : malloc(keylen + 1);
-        if (kcopy == NULL) {
-            fail(ps, keyat, JSON_E_NOMEM, "out of memory");
-            goto bad;
-        }
-        memcpy(kcopy, key, keylen);
-        kcopy[keylen] = '\0';
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') {
-            if (kcopy != small)
-                free(kcopy);
-            if (ps->p >= ps->end)
-                fail(ps, ps->p, JSON_E_TRUNCATED, "object ends after a key");
-            else
-                fail(ps, ps->p, JSON_E_SYNTAX, "expected ':' after object key");
-            goto bad;
-        }
-        ps->p++;
-        skip_ws(ps);
-        ps->cur_parent = obj;
-        ps->cur_key = kcopy;
-        ps->cur_keylen = keylen;
-        ps->cur_index = 0;
-        ps->cur_key_off = (size_t)(keyat - ps->start);
-        json_t *v = parse_value(ps);
-        if (v == NULL) {
-            if (kcopy != small)
-                free(kcopy);
-            goto bad;
-        }
-        int rc = json_object_setn_new_nocheck(obj, kcopy, keylen, v);
-        if (kcopy != small)
-            free(kcopy);
-        if (rc < 0) {
-            fail(ps, keyat, JSON_E_NOMEM, "out of memory");
-            goto bad;
-        }
-        skip_ws(ps);
-        if (ps->p >= ps->end) {
-            fail(ps, ps->p, JSON_E_TRUNCATED, "object not closed");
-            goto bad;
-        }
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (*ps->p == '}') {
-            ps->p++;
-            return obj;
-        }
-        fail(ps, ps->p, JSON_E_SYNTAX, "expected ',' or '}' in object");
-        goto bad;
-    }
-bad:
-    json_decref(obj);
-    return NULL;
-}
-
-static json_t *parse_array(struct parser *ps)
-{
-    const char *open = ps->p;
-    json_t *arr = json_array();
-    size_t count = 0;
-
-    if (arr == NULL) {
-        fail(ps, open, JSON_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
-        ps->p++;
-        return arr;
-    }
-    for (;;) {
-        skip_ws(ps);
-        if (++count > ps->lim->max_items) {
-            fail(ps, ps->p, JSON_E_TOO_MANY_ITEMS, "array has more than %zu elements",
-                 ps->lim->max_items);
-            goto bad;
-        }
-        ps->cur_parent = arr;
-        ps->cur_key = NULL;
-        ps->cur_keylen = 0;
-        ps->cur_index = count - 1;
-        ps->cur_key_off = (size_t)(ps->p - ps->start);
-        json_t *v = parse_value(ps);
-        if (v == NULL)
-            goto bad;
-        if (json_array_append_new(arr, v) < 0) {
-            fail(ps, ps->p, JSON_E_NOMEM, "out of memory");
-            goto bad;
-        }
-        skip_ws(ps);
-        if (ps->p >= ps->end) {
-            fail(ps, ps->p, JSON_E_TRUNCATED, "array not closed");
-            goto bad;
-        }
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (*ps->p == ']') {
-            ps->p++;
-            return arr;
-        }
-        fail(ps, ps->p, JSON_E_SYNTAX, "expected ',' or ']' in array");
-        goto bad;
-    }
-bad:
-    json_decref(arr);
-    return NULL;
-}
-
-static json_t *parse_literal(struct parser *ps, const char *word, size_t n, json_t *v)
-{
-    if ((size_t)(ps->end - ps->p) < n) {
-        if (memcmp(ps->p, word, (size_t)(ps->end - ps->p)) == 0)
-            fail(ps, ps->p, JSON_E_TRUNCATED, "input ends inside '%s'", word);
-        else
-            fail(ps, ps->p, JSON_E_SYNTAX, "unexpected token");
-        return NULL;
-    }
-    if (memcmp(ps->p, word, n) != 0) {
-        fail(ps, ps->p, JSON_E_SYNTAX, "unexpected token");
-        return NULL;
-    }
-    ps->p += n;
-    return v;
-}
-
-static json_t *parse_value(struct parser *ps)
-{
-    const char *at = ps->p;
-    json_t *v = NULL;
-    json_t *parent = ps->cur_parent;
-    const char *key = ps->cur_key;
-    size_t keylen = ps->cur_keylen, index = ps->cur_index, key_off = ps->cur_key_off;
-
-    if (ps->p >= ps->end) {
-        fail(ps, ps->p, JSON_E_TRUNCATED, "input ends where a value was expected");
-        return NULL;
-    }
-    switch (*ps->p) {
-    case '{':
-    case '[':
-        if (++ps->depth > ps->lim->max_depth) {
-            fail(ps, ps->p, JSON_E_DEPTH, "nesting deeper than %zu levels", ps->lim->max_depth);
-            return NULL;
-        }
-        v = *ps->p == '{' ? parse_object(ps) : parse_array(ps);
-        ps->depth--;
-        break;
-    case '"': {
-        const char *s;
-        size_t n;
-        if (parse_string(ps, false, &s, &n) < 0)
-            return NULL;
-        v = json_stringn_nocheck(s, n);
-        if (v == NULL)
-            fail(ps, at, JSON_E_NOMEM, "out of memory");
-        break;
-    }
-    case 't':
-        v = parse_literal(ps, "true", 4, json_true());
-        break;
-    case 'f':
-        v = parse_literal(ps, "false", 5, json_false());
-        break;
-    case 'n':
-        v = parse_literal(ps, "null", 4, json_null());
-        break;
-    default:
-        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) {
-            v = parse_number(ps);
-        } else if ((unsigned char)*ps->p >= 0x80) {
-            uint32_t cp;
-            size_t len;
-            enum utf8_status st = utf8_decode((const unsigned char *)ps->p,
-                                              (size_t)(ps->end - ps->p), &cp, &len);
-            if (st != UTF8_OK)
-                fail_utf8(ps, ps->p, st);
-            else if (cp == 0xfeff)
-                fail(ps, ps->p, JSON_E_SYNTAX, "byte order mark is not allowed");
-            else
-                fail(ps, ps->p, JSON_E_SYNTAX, "unexpected character");
-        } else if ((unsigned char)*ps->p < 0x20) {
-            fail(ps, ps->p, JSON_E_CONTROL_CHAR, "unexpected control character 0x%02X",
-                 (unsigned)(unsigned char)*ps->p);
-        } else {
-            fail(ps, ps->p, JSON_E_SYNTAX, "unexpected character '%c'", *ps->p);
-        }
-        break;
-    }
-    if (v != NULL && ps->pos_fn != NULL)
-        ps->pos_fn(ps->pos_ud, parent, key, keylen, index, v, key_off, (size_t)(at - ps->start));
-    return v;
-}
-
 json_t *json_parse_strict_pos(const char *buf, size_t len, const struct json_limits *lim,
                               struct json_err *err, json_pos_fn fn, void *ud)
 {
-    struct parser ps = {
-        .start = buf,
-        .p = buf,
-        .end = buf + len,
-        .lim = lim != NULL ? lim : &json_default_limits,
-        .err = err,
-        .pos_fn = fn,
-        .pos_ud = ud,
-    };
-    struct json_limits capped;
-
-    err->reason = JSON_OK;
-    err->offset = 0;
-    err->msg[0] = '\0';
-    if (ps.lim->max_depth > JSON_HARD_MAX_DEPTH) {
-        capped = *ps.lim;
-        capped.max_depth = JSON_HARD_MAX_DEPTH;
-        ps.lim = &capped;
-    }
-    if (len > ps.lim->max_bytes) {
-        fail(&ps, buf, JSON_E_TOO_LARGE, "message of %zu bytes exceeds the %zu-byte limit", len,
-             ps.lim->max_bytes);
-        return NULL;
-    }
-    buf_init(&ps.scratch, ps.lim->max_string + 8);
-    skip_ws(&ps);
-    if (ps.p >= ps.end) {
-        fail(&ps, ps.p, JSON_E_EMPTY, "empty message");
-        buf_free(&ps.scratch);
-        return NULL;
-    }
-    json_t *v = parse_value(&ps);
-    if (v != NULL) {
-        skip_ws(&ps);
-        if (ps.p < ps.end) {
-            fail(&ps, ps.p, JSON_E_TRAILING_DATA, "data after the end of the JSON value");
-            json_decref(v);
-            v = NULL;
+    struct jtape t;
+    jtape_init(&t);
+    json_t *v = NULL;
+    if (jtape_parse(&t, buf, len, lim, err) == 0) {
+        v = jt_json_pos(&t, 0, fn, ud);
+        if (v == NULL) {
+            err->reason = JSON_E_NOMEM;
+            err->offset = 0;
+            snprintf(err->msg, sizeof(err->msg), "out of memory");
         }
     }
-    buf_free(&ps.scratch);
+    jtape_free(&t);
     return v;
 }
 
@@ -669,52 +107,70 @@ char *json_emit_str(const json_t *v, size_t *len)
     return s;
 }
 
+/* 0: copy as is; 1: needs an escape; 2: 0xE2, the lead byte of U+2028/2029. */
+static const unsigned char escape_class[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, [0x7f] = 1,
+    [0xe2] = 2,
+};
+
 int json_emit_string(struct buf *b, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     if (buf_reserve(b, n + 2) < 0)
         return -1;
-    buf_append_char(b, '"');
-    size_t seg = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *rep = NULL;
-        char u[7];
-        size_t skip = 1;
-        if (c == '"')
-            rep = "\\\"";
-        else if (c == '\\')
-            rep = "\\\\";
-        else if (c == '\n')
-            rep = "\\n";
-        else if (c == '\r')
-            rep = "\\r";
-        else if (c == '\t')
-            rep = "\\t";
-        else if (c < 0x20 || c == 0x7f) {
-            u[0] = '\\';
-            u[1] = 'u';
-            u[2] = '0';
-            u[3] = '0';
-            u[4] = hexd[c >> 4];
-            u[5] = hexd[c & 15];
-            u[6] = '\0';
-            rep = u;
-        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
-                   ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
-            rep = (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
-            skip = 3;
+    b->data[b->len++] = '"';
+    size_t seg = 0, i = 0;
+    while (i < n) {
+        /* Skip the run of bytes that need nothing. */
+        while (i < n && escape_class[u[i]] == 0)
+            i++;
+        if (i >= n)
+            break;
+        unsigned char c = u[i];
+        char rep[7];
+        size_t replen = 0, skip = 1;
+        if (escape_class[c] == 2) {
+            if (i + 2 < n && u[i + 1] == 0x80 && (u[i + 2] == 0xa8 || u[i + 2] == 0xa9)) {
+                memcpy(rep, u[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+                replen = 6;
+                skip = 3;
+            } else {
+                i++;
+                continue;
+            }
+        } else if (c == '"' || c == '\\') {
+            rep[0] = '\\';
+            rep[1] = (char)c;
+            replen = 2;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            rep[0] = '\\';
+            rep[1] = c == '\n' ? 'n' : (c == '\r' ? 'r' : 't');
+            replen = 2;
+        } else {
+            rep[0] = '\\';
+            rep[1] = 'u';
+            rep[2] = '0';
+            rep[3] = '0';
+            rep[4] = hexd[c >> 4];
+            rep[5] = hexd[c & 15];
+            replen = 6;
         }
-        if (rep != NULL) {
-            if (buf_append(b, s + seg, i - seg) < 0 || buf_append_str(b, rep) < 0)
-                return -1;
-            i += skip - 1;
-            seg = i + 1;
-        }
+        if (buf_append(b, s + seg, i - seg) < 0 || buf_append(b, rep, replen) < 0)
+            return -1;
+        i += skip;
+        seg = i;
     }
-    if (buf_append(b, s + seg, n - seg) < 0)
+    if (buf_reserve(b, n - seg + 1) < 0)
         return -1;
-    return buf_append_char(b, '"');
+    memcpy(b->data + b->len, s + seg, n - seg);
+    b->len += n - seg;
+    b->data[b->len++] = '"';
+    return 0;
 }
 
 const char *json_get_str(const json_t *obj, const char *key, size_t *len)
@@ -734,4 +190,253 @@ bool json_get_int(const json_t *obj, const char *key, long long *out)
         return false;
     *out = json_integer_value(v);
     return true;
+}
+
+int buf_append_u64(struct buf *b, unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+struct preview {
+    struct buf *b;
+    size_t start;
+    size_t max;
+    bool full;
+    bool (*redact)(const char *);
+};
+
+static void pv_put(struct preview *pv, const char *p, size_t n)
+{
+    if (pv->full)
+        return;
+    size_t used = buf_used(pv->b) - pv->start;
+    if (used + n > pv->max) {
+        size_t take = pv->max > used ? pv->max - used : 0;
+        /* Never cut inside a UTF-8 sequence. */
+        while (take > 0 && take < n && ((unsigned char)p[take] & 0xc0) == 0x80)
+            take--;
+        buf_append(pv->b, p, take);
+        buf_append(pv->b, "...", 3);
+        pv->full = true;
+        return;
+    }
+    buf_append(pv->b, p, n);
+}
+
+static void pv_string(struct preview *pv, const char *s, size_t n)
+{
+    /* Escape into a small window at a time so long strings cost O(max). */
+    char tmpbuf[512];
+    struct buf t;
+    size_t off = 0;
+    pv_put(pv, "\"", 1);
+    while (off < n && !pv->full) {
+        size_t chunk = n - off < 128 ? n - off : 128;
+        while (chunk < n - off && chunk > 0 && ((unsigned char)s[off + chunk] & 0xc0) == 0x80)
+            chunk--;
+        if (chunk == 0)
+            chunk = n - off < 4 ? n - off : 4;
+        t.data = tmpbuf;
+        t.off = 0;
+        t.len = 0;
+        t.cap = sizeof(tmpbuf);
+        t.max = sizeof(tmpbuf) - 1;
+        json_emit_string(&t, s + off, chunk);
+        /* drop the quotes json_emit_string added */
+        pv_put(pv, t.data + 1, t.len - 2);
+        off += chunk;
+    }
+    pv_put(pv, "\"", 1);
+}
+
+static void pv_value(struct preview *pv, const json_t *v, int depth)
+{
+    char num[64];
+    if (pv->full)
+        return;
+    if (depth > 64) {
+        pv_put(pv, "\"[...]\"", 7);
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        pv_put(pv, "{", 1);
+        const char *k;
+        json_t *x;
+        bool first = true;
+        json_object_foreach((json_t *)v, k, x) {
+            if (pv->full)
+                break;
+            if (!first)
+                pv_put(pv, ",", 1);
+            first = false;
+            pv_string(pv, k, strlen(k));
+            pv_put(pv, ":", 1);
+            if (pv->redact != NULL && pv->redact(k))
+                pv_put(pv, "\"[REDACTED]\"", 12);
+            else
+                pv_value(pv, x, depth + 1);
+        }
+        pv_put(pv, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        pv_put(pv, "[", 1);
+        for (size_t i = 0; i < json_array_size(v) && !pv->full; i++) {
+            if (i > 0)
+                pv_put(pv, ",", 1);
+            pv_value(pv, json_array_get(v, i), depth + 1);
+        }
+        pv_put(pv, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        pv_string(pv, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER: {
+        int n = snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        pv_put(pv, num, (size_t)n);
+        break;
+    }
+    case JSON_REAL: {
+        int n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        pv_put(pv, num, (size_t)n);
+        break;
+    }
+    case JSON_TRUE: pv_put(pv, "true", 4); break;
+    case JSON_FALSE: pv_put(pv, "false", 5); break;
+    case JSON_NULL: pv_put(pv, "null", 4); break;
+    }
+}
+
+void json_emit_preview(struct buf *b, const json_t *v, size_t max,
+                       bool (*redact_key)(const char *key))
+{
+    struct preview pv = {.b = b, .start = buf_used(b), .max = max, .redact = redact_key};
+    if (v != NULL)
+        pv_value(&pv, v, 0);
+}
+
+struct canon_sink {
+    void (*sink)(void *, const char *, size_t);
+    void *ud;
+    char buf[1024];
+    size_t n;
+};
+
+static void cs_put(struct canon_sink *cs, const char *p, size_t n)
+{
+    if (cs->n + n > sizeof(cs->buf)) {
+        cs->sink(cs->ud, cs->buf, cs->n);
+        cs->n = 0;
+        if (n > sizeof(cs->buf)) {
+            cs->sink(cs->ud, p, n);
+            return;
+        }
+    }
+    memcpy(cs->buf + cs->n, p, n);
+    cs->n += n;
+}
+
+static void cs_string(struct canon_sink *cs, const char *s, size_t n)
+{
+    char tmpbuf[1100];
+    struct buf t;
+    size_t off = 0;
+    cs_put(cs, "\"", 1);
+    while (off < n) {
+        size_t chunk = n - off < 256 ? n - off : 256;
+        while (chunk < n - off && chunk > 0 && ((unsigned char)s[off + chunk] & 0xc0) == 0x80)
+            chunk--;
+        if (chunk == 0)
+            chunk = n - off < 4 ? n - off : 4;
+        t.data = tmpbuf;
+        t.off = 0;
+        t.len = 0;
+        t.cap = sizeof(tmpbuf);
+        t.max = sizeof(tmpbuf) - 1;
+        json_emit_string(&t, s + off, chunk);
+        cs_put(cs, t.data + 1, t.len - 2);
+        off += chunk;
+    }
+    cs_put(cs, "\"", 1);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void cs_value(struct canon_sink *cs, const json_t *v, int depth)
+{
+    char num[64];
+    if (depth > 1000)
+        return;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v);
+        const char *small[32];
+        const char **keys = n <= 32 ? small : malloc(n * sizeof(char *));
+        size_t i = 0;
+        const char *k;
+        json_t *x;
+        if (keys == NULL)
+            return;
+        json_object_foreach((json_t *)v, k, x) keys[i++] = k;
+        qsort(keys, n, sizeof(char *), key_cmp);
+        cs_put(cs, "{", 1);
+        for (i = 0; i < n; i++) {
+            if (i > 0)
+                cs_put(cs, ",", 1);
+            cs_string(cs, keys[i], strlen(keys[i]));
+            cs_put(cs, ":", 1);
+            cs_value(cs, json_object_get(v, keys[i]), depth + 1);
+        }
+        cs_put(cs, "}", 1);
+        if (keys != small)
+            free(keys);
+        break;
+    }
+    case JSON_ARRAY:
+        cs_put(cs, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                cs_put(cs, ",", 1);
+            cs_value(cs, json_array_get(v, i), depth + 1);
+        }
+        cs_put(cs, "]", 1);
+        break;
+    case JSON_STRING:
+        cs_string(cs, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER: {
+        int n = snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        cs_put(cs, num, (size_t)n);
+        break;
+    }
+    case JSON_REAL: {
+        int n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        cs_put(cs, num, (size_t)n);
+        break;
+    }
+    case JSON_TRUE: cs_put(cs, "true", 4); break;
+    case JSON_FALSE: cs_put(cs, "false", 5); break;
+    case JSON_NULL: cs_put(cs, "null", 4); break;
+    }
+}
+
+void json_emit_canonical(const json_t *v, void (*sink)(void *ud, const char *p, size_t n),
+                         void *ud)
+{
+    struct canon_sink cs = {.sink = sink, .ud = ud, .n = 0};
+    if (v != NULL)
+        cs_value(&cs, v, 0);
+    if (cs.n > 0)
+        sink(ud, cs.buf, cs.n);
 }

@@ -102,3 +102,19 @@ const char *json_get_str(const json_t *obj, const char *key, size_t *len);
 bool json_get_int(const json_t *obj, const char *key, long long *out);
 
 #endif
+
+/* ---- streaming emitters (no tree copies, no unbounded allocation) ---------- */
+
+/* Appends v as compact JSON, stopping after about `max` bytes: the output is
+ * then cut on a UTF-8 boundary and "..." appended. Members whose key makes
+ * redact_key() return true are written with the value "[REDACTED]".
+ * redact_key may be NULL. */
+void json_emit_preview(struct buf *b, const json_t *v, size_t max,
+                       bool (*redact_key)(const char *key));
+/* Feeds the canonical form of v (compact, object keys sorted by bytes,
+ * strings escaped as json_emit_string does, integers in decimal, reals with
+ * 17 significant digits) to sink in pieces. Used for argument hashes. */
+void json_emit_canonical(const json_t *v, void (*sink)(void *ud, const char *p, size_t n),
+                         void *ud);
+/* Appends an unsigned decimal number (no printf). */
+int buf_append_u64(struct buf *b, unsigned long long v);

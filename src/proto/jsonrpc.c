@@ -69,160 +69,213 @@ bool rpc_id_equal(const json_t *a, const json_t *b)
     return false;
 }
 
-static const char *json_type_name(const json_t *v)
+static const char *tok_type_name(const struct jtape *t, size_t i)
 {
-    if (v == NULL)
-        return "nothing";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a fractional number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    switch (jt_type(t, i)) {
+    case JT_OBJECT: return "an object";
+    case JT_ARRAY: return "an array";
+    case JT_STRING: return "a string";
+    case JT_NUMBER:
+        return (t->tok[i].flags & JT_F_INT) != 0 ? "an integer" : "a fractional number";
+    case JT_TRUE:
+    case JT_FALSE: return "a boolean";
+    case JT_NULL: return "null";
     }
-    return "unknown";
+    return "nothing";
 }
 
-static void keep_id(struct rpc_err *e, json_t *root)
+static bool tok_id_valid(const struct jtape *t, size_t i)
 {
-    json_t *id = json_object_get(root, "id");
-    if (rpc_id_valid(id))
-        e->id = json_incref(id);
+    enum jt_type ty = jt_type(t, i);
+    return ty == JT_STRING || (ty == JT_NUMBER && (t->tok[i].flags & JT_F_INT) != 0);
 }
 
-int rpc_classify(json_t *root, struct rpc_msg *m, struct rpc_err *e)
+json_t *rpc_view_id(const struct rpc_view *v)
 {
-    memset(m, 0, sizeof(*m));
+    return v->id != JT_NONE ? jt_json(v->tape, v->id) : NULL;
+}
+
+size_t rpc_id_key_tape(const struct jtape *t, size_t tok, char *out, size_t outsz)
+{
+    long long v;
+    if (jt_int(t, tok, &v)) {
+        int n = snprintf(out, outsz, "n:%lld", v);
+        return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
+    }
+    if (jt_type(t, tok) != JT_STRING || (size_t)t->tok[tok].count + 3 > outsz)
+        return 0;
+    struct buf sc;
+    buf_init(&sc, 0);
+    size_t n;
+    const char *s = jt_str(t, tok, &n, &sc);
+    if (s == NULL) {
+        buf_free(&sc);
+        return 0;
+    }
+    out[0] = 's';
+    out[1] = ':';
+    memcpy(out + 2, s, n);
+    out[n + 2] = '\0';
+    buf_free(&sc);
+    return n + 2;
+}
+
+static void keep_id(struct rpc_err *e, const struct jtape *t, size_t id)
+{
+    if (id != JT_NONE && tok_id_valid(t, id))
+        e->id = jt_json(t, id);
+}
+
+/* The classification rules, once, over a tape. */
+static int classify(struct jtape *t, struct rpc_view *v, struct rpc_err *e)
+{
+    memset(v, 0, sizeof(*v));
+    v->tape = t;
+    v->id = v->method = v->params = v->result = v->error = JT_NONE;
     e->id = NULL;
     e->offset = 0;
 
-    if (json_is_array(root)) {
+    if (jt_type(t, 0) == JT_ARRAY) {
         rpc_err_set(e, RPC_INVALID_REQUEST, "batch_not_supported",
                     "JSON-RPC batch arrays are not allowed: MCP removed batching in 2025-06-18; "
                     "send each message on its own line");
         return -1;
     }
-    if (!json_is_object(root)) {
+    if (jt_type(t, 0) != JT_OBJECT) {
         rpc_err_set(e, RPC_INVALID_REQUEST, "not_an_object",
-                    "a JSON-RPC message must be an object, got %s", json_type_name(root));
+                    "a JSON-RPC message must be an object, got %s", tok_type_name(t, 0));
         return -1;
     }
-    json_t *ver = json_object_get(root, "jsonrpc");
-    if (ver == NULL) {
-        keep_id(e, root);
+    size_t ver = JT_NONE, id = JT_NONE, method = JT_NONE, result = JT_NONE, error = JT_NONE,
+           params = JT_NONE;
+    size_t it = JT_NONE, val, key;
+    while ((key = jt_next_member(t, 0, &it, &val)) != JT_NONE) {
+        const struct jt_tok *k = &t->tok[key];
+        if ((k->flags & JT_F_ESC) != 0) {
+            /* Rare: compare decoded. */
+            if (jt_str_eq(t, key, "jsonrpc", 7)) ver = val;
+            else if (jt_str_eq(t, key, "id", 2)) id = val;
+            else if (jt_str_eq(t, key, "method", 6)) method = val;
+            else if (jt_str_eq(t, key, "params", 6)) params = val;
+            else if (jt_str_eq(t, key, "result", 6)) result = val;
+            else if (jt_str_eq(t, key, "error", 5)) error = val;
+            continue;
+        }
+        const char *ks = t->src + k->start;
+        switch (k->len) {
+        case 2: if (memcmp(ks, "id", 2) == 0) id = val; break;
+        case 5: if (memcmp(ks, "error", 5) == 0) error = val; break;
+        case 6:
+            if (memcmp(ks, "method", 6) == 0) method = val;
+            else if (memcmp(ks, "params", 6) == 0) params = val;
+            else if (memcmp(ks, "result", 6) == 0) result = val;
+            break;
+        case 7: if (memcmp(ks, "jsonrpc", 7) == 0) ver = val; break;
+        default: break;
+        }
+    }
+    if (ver == JT_NONE) {
+        keep_id(e, t, id);
         rpc_err_set(e, RPC_INVALID_REQUEST, "missing_jsonrpc",
                     "member \"jsonrpc\" is missing; it must be \"2.0\"");
         return -1;
     }
-    if (!json_is_string(ver) || json_string_length(ver) != 3 ||
-        memcmp(json_string_value(ver), "2.0", 3) != 0) {
-        keep_id(e, root);
+    if (!jt_str_eq(t, ver, "2.0", 3)) {
+        keep_id(e, t, id);
         rpc_err_set(e, RPC_INVALID_REQUEST, "bad_jsonrpc_version",
                     "member \"jsonrpc\" must be the string \"2.0\"");
         return -1;
     }
-
-    json_t *id = json_object_get(root, "id");
-    json_t *method = json_object_get(root, "method");
-    json_t *result = json_object_get(root, "result");
-    json_t *error = json_object_get(root, "error");
-    json_t *params = json_object_get(root, "params");
-
     /* JSON-RPC 2.0: an error answering a request whose id could not be read
      * carries "id": null; that is the only place null is allowed. */
-    if (json_is_null(id) && method == NULL && error != NULL && result == NULL)
-        id = NULL;
-    if (id != NULL && !rpc_id_valid(id)) {
-        if (json_is_null(id))
+    if (jt_type(t, id) == JT_NULL && method == JT_NONE && error != JT_NONE && result == JT_NONE)
+        id = JT_NONE;
+    if (id != JT_NONE && !tok_id_valid(t, id)) {
+        if (jt_type(t, id) == JT_NULL)
             rpc_err_set(e, RPC_INVALID_REQUEST, "null_id",
                         "\"id\" must not be null in MCP; use a string or an integer, or omit it "
                         "for a notification");
         else
             rpc_err_set(e, RPC_INVALID_REQUEST, "bad_id_type",
-                        "\"id\" must be a string or an integer, got %s", json_type_name(id));
+                        "\"id\" must be a string or an integer, got %s", tok_type_name(t, id));
         return -1;
     }
-
-    if (method != NULL) {
-        if (result != NULL || error != NULL) {
-            keep_id(e, root);
+    v->id = id;
+    if (method != JT_NONE) {
+        if (result != JT_NONE || error != JT_NONE) {
+            keep_id(e, t, id);
             rpc_err_set(e, RPC_INVALID_REQUEST, "ambiguous_message",
                         "a message with \"method\" must not also carry \"result\" or \"error\"");
             return -1;
         }
-        if (!json_is_string(method)) {
-            keep_id(e, root);
+        if (jt_type(t, method) != JT_STRING) {
+            keep_id(e, t, id);
             rpc_err_set(e, RPC_INVALID_REQUEST, "bad_method",
-                        "\"method\" must be a string, got %s", json_type_name(method));
+                        "\"method\" must be a string, got %s", tok_type_name(t, method));
             return -1;
         }
-        size_t mlen = json_string_length(method);
-        const char *ms = json_string_value(method);
-        if (mlen == 0 || mlen > METHOD_MAX_LEN || memchr(ms, '\0', mlen) != NULL) {
-            keep_id(e, root);
+        size_t mlen;
+        const char *ms = jt_str(t, method, &mlen, &t->scratch);
+        if (ms == NULL || mlen == 0 || mlen > METHOD_MAX_LEN || memchr(ms, '\0', mlen) != NULL) {
+            keep_id(e, t, id);
             rpc_err_set(e, RPC_INVALID_REQUEST, "bad_method",
                         "\"method\" must be a non-empty name of at most %d bytes", METHOD_MAX_LEN);
             return -1;
         }
-        if (params != NULL && !json_is_object(params)) {
-            keep_id(e, root);
+        if (params != JT_NONE && jt_type(t, params) != JT_OBJECT) {
+            keep_id(e, t, id);
             rpc_err_set(e, RPC_INVALID_REQUEST, "bad_params",
-                        "\"params\" must be an object in MCP, got %s", json_type_name(params));
+                        "\"params\" must be an object in MCP, got %s", tok_type_name(t, params));
             return -1;
         }
-        m->kind = id != NULL ? RPC_REQUEST : RPC_NOTIFICATION;
-        m->method = ms;
-        m->method_len = mlen;
-        m->params = params;
-        m->id = id;
-    } else if (result != NULL || error != NULL) {
-        if (result != NULL && error != NULL) {
-            keep_id(e, root);
+        v->kind = id != JT_NONE ? RPC_REQUEST : RPC_NOTIFICATION;
+        v->method = method;
+        v->method_str = ms;
+        v->method_len = mlen;
+        v->params = params;
+        return 0;
+    }
+    if (result != JT_NONE || error != JT_NONE) {
+        if (result != JT_NONE && error != JT_NONE) {
+            keep_id(e, t, id);
             rpc_err_set(e, RPC_INVALID_REQUEST, "ambiguous_message",
                         "a response must carry either \"result\" or \"error\", not both");
             return -1;
         }
-        if (error != NULL) {
-            json_t *code = json_object_get(error, "code");
-            json_t *msg = json_object_get(error, "message");
-            if (!json_is_object(error) || !json_is_integer(code) || !json_is_string(msg)) {
-                keep_id(e, root);
+        if (error != JT_NONE) {
+            size_t code = jt_get(t, error, "code"), msg = jt_get(t, error, "message");
+            if (jt_type(t, error) != JT_OBJECT || jt_type(t, code) != JT_NUMBER ||
+                (t->tok[code].flags & JT_F_INT) == 0 || jt_type(t, msg) != JT_STRING) {
+                keep_id(e, t, id);
                 rpc_err_set(e, RPC_INVALID_REQUEST, "bad_error_object",
                             "\"error\" must be an object with an integer \"code\" and a string "
                             "\"message\"");
                 return -1;
             }
-            /* JSON-RPC allows a missing id in an error answering unparseable input. */
-            m->kind = RPC_ERROR;
-            m->error = error;
-        } else {
-            if (id == NULL) {
-                rpc_err_set(e, RPC_INVALID_REQUEST, "missing_id",
-                            "a result must carry the \"id\" of the request it answers");
-                return -1;
-            }
-            if (!json_is_object(result)) {
-                keep_id(e, root);
-                rpc_err_set(e, RPC_INVALID_REQUEST, "bad_result",
-                            "\"result\" must be an object in MCP, got %s", json_type_name(result));
-                return -1;
-            }
-            m->kind = RPC_RESULT;
-            m->result = result;
+            v->kind = RPC_ERROR;
+            v->error = error;
+            return 0;
         }
-        m->id = id;
-    } else {
-        keep_id(e, root);
-        rpc_err_set(e, RPC_INVALID_REQUEST, "missing_method",
-                    "message has no \"method\" (request or notification) and no \"result\" or "
-                    "\"error\" (response)");
-        return -1;
+        if (id == JT_NONE) {
+            rpc_err_set(e, RPC_INVALID_REQUEST, "missing_id",
+                        "a result must carry the \"id\" of the request it answers");
+            return -1;
+        }
+        if (jt_type(t, result) != JT_OBJECT) {
+            keep_id(e, t, id);
+            rpc_err_set(e, RPC_INVALID_REQUEST, "bad_result",
+                        "\"result\" must be an object in MCP, got %s", tok_type_name(t, result));
+            return -1;
+        }
+        v->kind = RPC_RESULT;
+        v->result = result;
+        return 0;
     }
-    m->root = json_incref(root);
-    return 0;
+    keep_id(e, t, id);
+    rpc_err_set(e, RPC_INVALID_REQUEST, "missing_method",
+                "message has no \"method\" (request or notification) and no \"result\" or "
+                "\"error\" (response)");
+    return -1;
 }
 
 static int json_reason_rpc_code(enum json_reason r)
@@ -239,15 +292,14 @@ static int json_reason_rpc_code(enum json_reason r)
     }
 }
 
-int rpc_parse(const char *buf, size_t len, const struct json_limits *lim, struct rpc_msg *m,
-              struct rpc_err *e)
+int rpc_scan(struct jtape *t, const char *buf, size_t len, const struct json_limits *lim,
+             struct rpc_view *v, struct rpc_err *e)
 {
     struct json_err je;
-    json_t *root = json_parse_strict(buf, len, lim, &je);
-
     e->id = NULL;
-    if (root == NULL) {
-        memset(m, 0, sizeof(*m));
+    if (jtape_parse(t, buf, len, lim, &je) < 0) {
+        memset(v, 0, sizeof(*v));
+        v->id = v->method = v->params = v->result = v->error = JT_NONE;
         e->code = json_reason_rpc_code(je.reason);
         e->reason = json_reason_code(je.reason);
         e->offset = je.offset;
@@ -260,8 +312,65 @@ int rpc_parse(const char *buf, size_t len, const struct json_limits *lim, struct
             e->id = rpc_salvage_id(buf, len, NULL, 0);
         return -1;
     }
-    int rc = rpc_classify(root, m, e);
-    json_decref(root);
+    return classify(t, v, e);
+}
+
+/* Fills the tree-based message from a classified view (builds the tree). */
+static int view_to_msg(const struct rpc_view *v, struct rpc_msg *m, struct rpc_err *e)
+{
+    memset(m, 0, sizeof(*m));
+    m->root = jt_json(v->tape, 0);
+    if (m->root == NULL) {
+        rpc_err_set(e, RPC_INTERNAL_ERROR, "out_of_memory", "out of memory reading the message");
+        return -1;
+    }
+    m->kind = v->kind;
+    m->id = v->id != JT_NONE ? json_object_get(m->root, "id") : NULL;
+    m->params = json_object_get(m->root, "params");
+    m->result = v->kind == RPC_RESULT ? json_object_get(m->root, "result") : NULL;
+    m->error = v->kind == RPC_ERROR ? json_object_get(m->root, "error") : NULL;
+    json_t *meth = json_object_get(m->root, "method");
+    if (json_is_string(meth)) {
+        m->method = json_string_value(meth);
+        m->method_len = json_string_length(meth);
+    }
+    return 0;
+}
+
+int rpc_parse(const char *buf, size_t len, const struct json_limits *lim, struct rpc_msg *m,
+              struct rpc_err *e)
+{
+    struct jtape t;
+    struct rpc_view v;
+    jtape_init(&t);
+    int rc = rpc_scan(&t, buf, len, lim, &v, e);
+    if (rc == 0)
+        rc = view_to_msg(&v, m, e);
+    else
+        memset(m, 0, sizeof(*m));
+    jtape_free(&t);
+    return rc;
+}
+
+int rpc_classify(json_t *root, struct rpc_msg *m, struct rpc_err *e)
+{
+    /* Cold path (callers that already hold a tree): one set of rules, read
+     * again from the serialised form. */
+    char *s = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+    memset(m, 0, sizeof(*m));
+    if (s == NULL) {
+        e->id = NULL;
+        rpc_err_set(e, RPC_INTERNAL_ERROR, "out_of_memory", "out of memory");
+        return -1;
+    }
+    struct json_limits lim = json_default_limits;
+    lim.max_bytes = strlen(s) + 1;
+    lim.max_depth = JSON_HARD_MAX_DEPTH;
+    lim.max_string = lim.max_bytes;
+    lim.max_members = lim.max_bytes;
+    lim.max_items = lim.max_bytes;
+    int rc = rpc_parse(s, strlen(s), &lim, m, e);
+    free(s);
     return rc;
 }
 

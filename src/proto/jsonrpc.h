@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "proto/json.h"
+#include "proto/jtape.h"
 #include "util/buf.h"
 
 #define RPC_PARSE_ERROR      (-32700)
@@ -60,6 +61,27 @@ struct rpc_err {
     size_t offset;      /* byte offset for parse errors */
     json_t *id;         /* new reference or NULL */
 };
+
+/* A classified message read from a token tape, without building a tree: the
+ * gateway's hot path. Fields are token indices into tape (JT_NONE if absent);
+ * method/method_len point into the input (methods with escapes are decoded
+ * into the tape's scratch buffer). */
+struct rpc_view {
+    enum rpc_kind kind;
+    const struct jtape *tape;
+    size_t id, method, params, result, error;
+    const char *method_str;
+    size_t method_len;
+};
+
+/* Parses buf into t and classifies it. 0 on success; -1 with *e filled (and
+ * e->id salvaged when possible). The same rules as rpc_parse(). */
+int rpc_scan(struct jtape *t, const char *buf, size_t len, const struct json_limits *lim,
+             struct rpc_view *v, struct rpc_err *e);
+/* The id of a view as a new jansson value (NULL when absent). */
+json_t *rpc_view_id(const struct rpc_view *v);
+/* rpc_id_key() for an id token of a tape; 0 when invalid or too long. */
+size_t rpc_id_key_tape(const struct jtape *t, size_t tok, char *out, size_t outsz);
 
 /* Parses and classifies buf[0,len). On success fills *m (caller frees with
  * rpc_msg_free) and returns 0; on failure fills *e (free with rpc_err_clear)

@@ -5,12 +5,22 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+/* OpenSSL 3 looks algorithms up by name on every implicit use of EVP_sha256();
+ * fetching once and reusing a context avoids that cost on every record. */
+static const EVP_MD *sha256_md(void)
+{
+    static EVP_MD *md;
+    if (md == NULL)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return md != NULL ? md : EVP_sha256();
+}
+
 int sha256_init(struct sha256_ctx *c)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL)
         return -1;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return -1;
     }
@@ -32,6 +42,20 @@ int sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
     return ok == 1 && len == SHA256_LEN ? 0 : -1;
 }
 
+int sha256_final_keep(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
+{
+    unsigned int len = 0;
+    int ok = EVP_DigestFinal_ex(c->md, out, &len);
+    return ok == 1 && len == SHA256_LEN ? 0 : -1;
+}
+
+int sha256_restart(struct sha256_ctx *c)
+{
+    if (c->md == NULL)
+        return sha256_init(c);
+    return EVP_DigestInit_ex2(c->md, sha256_md(), NULL) == 1 ? 0 : -1;
+}
+
 void sha256_abort(struct sha256_ctx *c)
 {
     if (c == NULL)
@@ -42,8 +66,14 @@ void sha256_abort(struct sha256_ctx *c)
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN])
 {
+    static _Thread_local EVP_MD_CTX *ctx;
     unsigned int len = 0;
-    return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+        return -1;
+    if (EVP_DigestInit_ex2(ctx, sha256_md(), NULL) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &len) != 1)
+        return -1;
+    return len == SHA256_LEN ? 0 : -1;
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)

@@ -78,8 +78,8 @@ test("a 10 MB response line is refused with a clear error and the session goes o
   await expectError(s.client.callTool({ name: "huge_line", arguments: {} }), -32011, /exceeds the 4194304-byte message limit/);
   const r = await s.client.callTool({ name: "echo", arguments: { text: "still alive" } });
   assert.match(JSON.stringify(r.content), /still alive/);
-  const recs = readAudit(s.audit);
-  assert.ok(recs.some((x) => x.reason === "upstream_message_too_large"));
+  // Audit records are written in short batches: wait for this one.
+  await waitFor(() => readAudit(s.audit).some((x) => x.reason === "upstream_message_too_large"), 5000, "audit record");
   await closeAndCheck(s);
 });
 
@@ -95,8 +95,7 @@ test("a call that is never answered times out and is cancelled upstream", async 
   const s = await session("never", shortTimeout);
   await expectError(s.client.callTool({ name: "never_answer", arguments: {} }, undefined, { timeout: 20000 }), -32012, /no answer to "tools\/call" from the MCP server within 1000 ms/);
   await waitFor(() => /got notifications\/cancelled/.test(s.stderr()), 5000, "cancellation upstream");
-  const recs = readAudit(s.audit);
-  assert.ok(recs.some((x) => x.tool === "never_answer" && x.outcome === "timeout"));
+  await waitFor(() => readAudit(s.audit).some((x) => x.tool === "never_answer" && x.outcome === "timeout"), 5000, "audit record");
   await closeAndCheck(s);
 });
 
