@@ -1,11 +1,11 @@
 /* collect_http.c - Streamable HTTP targets: the client session and the
- * probes (collect_http.h). One request at a time with libcurl's easy
- * interface: the scanner is a command-line tool with nothing else to do while
- * it waits, and every transfer has a time limit. */
+ * probes (collect_http.h). One request at a time, each run to completion by
+ * transport/http_client.h's http_fetch() (libcurl on a private event loop,
+ * SSE parsed by proto/sse): the scanner is a command-line tool with nothing
+ * else to do while it waits, and every transfer has a time limit. */
 #include "scan/collect_http.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,171 +14,125 @@
 #include "proto/json.h"
 #include "proto/mcp.h"
 #include "scan/classify.h"
+#include "transport/http_client.h"
 #include "util/buf.h"
 #include "util/str.h"
 #include "util/timeutil.h"
 
-#define HTTP_MAX_BODY  (16u * 1024u * 1024u)
-#define HTTP_MAX_QUEUE 64u
-#define PROBE_ORIGIN   "https://mcpwall-probe.invalid"
+#define HTTP_MAX_BODY    (16u * 1024u * 1024u)
+#define HTTP_MAX_QUEUE   64u
+#define HTTP_MAX_HEADERS 80u
+#define PROBE_ORIGIN     "https://mcpwall-probe.invalid"
 
 struct http_resp {
     long status;
-    struct buf body;
-    char ctype[128];
+    struct buf body; /* borrowed from fr: the JSON body, or each SSE event's data + '\n' */
+    bool sse;
     char session[256];
     char www_auth[512];
-    char err[CURL_ERROR_SIZE];
+    char err[256];
+    struct http_fetch_result fr;
 };
-
-static size_t write_cb(char *p, size_t sz, size_t n, void *ud)
-{
-    struct http_resp *r = ud;
-    size_t len = sz * n;
-    if (buf_append(&r->body, p, len) < 0)
-        return 0; /* over budget: curl aborts the transfer */
-    return len;
-}
-
-static void header_value(const char *line, size_t len, const char *name, char *out, size_t outsz)
-{
-    size_t nl = strlen(name);
-    if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-        return;
-    const char *v = line + nl + 1;
-    size_t vl = len - nl - 1;
-    while (vl > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vl--;
-    }
-    while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-        vl--;
-    if (vl >= outsz)
-        vl = outsz - 1;
-    memcpy(out, v, vl);
-    out[vl] = '\0';
-}
-
-static size_t header_cb(char *p, size_t sz, size_t n, void *ud)
-{
-    struct http_resp *r = ud;
-    size_t len = sz * n;
-    header_value(p, len, "content-type", r->ctype, sizeof(r->ctype));
-    header_value(p, len, "mcp-session-id", r->session, sizeof(r->session));
-    header_value(p, len, "www-authenticate", r->www_auth, sizeof(r->www_auth));
-    return len;
-}
 
 struct http_conn {
     const char *url;
-    struct curl_slist *base; /* user and config headers */
-    bool with_auth;          /* send the user's headers */
-    const char *origin;      /* extra Origin header, or NULL */
-    char session[256];       /* Mcp-Session-Id, once the server gave one */
-    char version[32];        /* negotiated protocol version */
+    json_t *base;       /* user and config headers: array of "Name: value" */
+    bool with_auth;     /* send the user's headers */
+    const char *origin; /* extra Origin header, or NULL */
+    char session[256];  /* Mcp-Session-Id, once the server gave one */
+    char version[32];   /* negotiated protocol version */
     uint64_t timeout_us;
     json_t *queue; /* messages received, not yet taken */
     long last_status;
     char last_www_auth[512];
 };
 
+/* One request to completion (transport/http_client.h: libcurl on a private
+ * event loop, TLS verified, no redirects, bounded bodies). */
 static int http_do(struct http_conn *c, const char *method, const char *url, const char *body,
                    size_t len, struct http_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
-    buf_init(&resp->body, HTTP_MAX_BODY);
-    CURL *h = curl_easy_init();
-    if (h == NULL) {
-        snprintf(resp->err, sizeof(resp->err), "cannot start libcurl");
-        return -1;
-    }
-    struct curl_slist *hdrs = NULL;
+    const char *hdrs[HTTP_MAX_HEADERS + 8];
+    size_t nh = 0;
+    char sid[300], ver[64], origin[300];
     if (c->with_auth) {
-        for (struct curl_slist *s = c->base; s != NULL; s = s->next)
-            hdrs = curl_slist_append(hdrs, s->data);
+        for (size_t i = 0; i < json_array_size(c->base) && nh < HTTP_MAX_HEADERS; i++)
+            hdrs[nh++] = json_string_value(json_array_get(c->base, i));
     }
-    char line[400];
     if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        hdrs = curl_slist_append(hdrs, "Accept: application/json, text/event-stream");
+        hdrs[nh++] = "Content-Type: application/json";
+        hdrs[nh++] = "Accept: application/json, text/event-stream";
     }
     if (c->session[0] != '\0') {
-        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", c->session);
-        hdrs = curl_slist_append(hdrs, line);
+        snprintf(sid, sizeof(sid), "Mcp-Session-Id: %s", c->session);
+        hdrs[nh++] = sid;
     }
     if (c->version[0] != '\0') {
-        snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", c->version);
-        hdrs = curl_slist_append(hdrs, line);
+        snprintf(ver, sizeof(ver), "MCP-Protocol-Version: %s", c->version);
+        hdrs[nh++] = ver;
     }
     if (c->origin != NULL) {
-        snprintf(line, sizeof(line), "Origin: %s", c->origin);
-        hdrs = curl_slist_append(hdrs, line);
+        snprintf(origin, sizeof(origin), "Origin: %s", c->origin);
+        hdrs[nh++] = origin;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    long ms = (long)(c->timeout_us / 1000);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms < 10000 ? ms : 10000L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, resp->err);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "mcpwall-scan");
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    }
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
-    if (rc != CURLE_OK) {
-        if (resp->err[0] == '\0')
-            snprintf(resp->err, sizeof(resp->err), "%s", curl_easy_strerror(rc));
-        return -1;
-    }
-    buf_cstr(&resp->body);
-    return 0;
+    hdrs[nh] = NULL;
+    struct http_creq_opts o;
+    memset(&o, 0, sizeof(o));
+    o.method = method;
+    o.url = url;
+    o.headers = hdrs;
+    o.body = body;
+    o.body_len = len;
+    uint64_t ms = c->timeout_us / 1000;
+    o.total_timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    o.connect_timeout_ms = ms < 10000 ? (uint32_t)ms : 10000u;
+    o.max_body = HTTP_MAX_BODY;
+    o.max_stream = HTTP_MAX_BODY;
+    struct http_client_opts co;
+    memset(&co, 0, sizeof(co));
+    co.user_agent = "mcpwall-scan";
+    int rc = http_fetch(&o, &co, &resp->fr);
+    resp->status = resp->fr.status;
+    resp->body = resp->fr.body;
+    char ctype[128] = "";
+    http_fetch_header(&resp->fr, "content-type", ctype, sizeof(ctype));
+    resp->sse = str_casestr_n(ctype, strlen(ctype), "text/event-stream") != NULL;
+    http_fetch_header(&resp->fr, "mcp-session-id", resp->session, sizeof(resp->session));
+    http_fetch_header(&resp->fr, "www-authenticate", resp->www_auth, sizeof(resp->www_auth));
+    if (rc < 0)
+        snprintf(resp->err, sizeof(resp->err), "%s",
+                 resp->fr.message[0] ? resp->fr.message : http_cerr_name(resp->fr.err));
+    return rc;
 }
 
-/* Splits an SSE body into its events' data and queues each JSON message. */
+static void resp_free(struct http_resp *resp)
+{
+    http_fetch_result_free(&resp->fr);
+}
+
+/* Queues the JSON messages of an SSE answer: http_fetch gives each event's
+ * data followed by a newline; data spanning several lines is joined until it
+ * parses. */
 static void queue_sse(struct http_conn *c, const char *p, size_t n)
 {
-    struct buf data;
-    buf_init(&data, HTTP_MAX_BODY);
-    size_t i = 0;
-    while (i <= n) {
-        size_t e = i;
-        while (e < n && p[e] != '\n' && p[e] != '\r')
-            e++;
-        size_t ll = e - i;
-        if (ll == 0 || i == n) {
-            if (buf_used(&data) > 0 && json_array_size(c->queue) < HTTP_MAX_QUEUE) {
-                struct json_err je;
-                json_t *m = json_parse_strict(buf_head(&data), buf_used(&data), NULL, &je);
-                if (m != NULL)
-                    json_array_append_new(c->queue, m);
+    size_t st = 0;
+    for (size_t i = 0; i <= n && json_array_size(c->queue) < HTTP_MAX_QUEUE; i++) {
+        if (i < n && p[i] != '\n')
+            continue;
+        if (i > st) {
+            struct json_err je;
+            json_t *m = json_parse_strict(p + st, i - st, NULL, &je);
+            if (m != NULL) {
+                json_array_append_new(c->queue, m);
+                st = i + 1;
+            } else if (je.reason != JSON_E_TRUNCATED || i == n) {
+                st = i + 1; /* not a JSON message: skip it */
             }
-            buf_reset(&data);
-        } else if (ll >= 5 && strncmp(p + i, "data:", 5) == 0) {
-            size_t s = i + 5;
-            if (s < e && p[s] == ' ')
-                s++;
-            if (buf_used(&data) > 0)
-                buf_append_char(&data, '\n');
-            buf_append(&data, p + s, e - s);
+        } else {
+            st = i + 1;
         }
-        if (e < n && p[e] == '\r' && e + 1 < n && p[e + 1] == '\n')
-            e++;
-        i = e + 1;
     }
-    buf_free(&data);
 }
 
 static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t errsz)
@@ -190,13 +144,13 @@ static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t err
     str_copy(c->last_www_auth, resp.www_auth, sizeof(c->last_www_auth));
     if (rc < 0) {
         snprintf(err, errsz, "%s: %s", c->url, resp.err);
-        buf_free(&resp.body);
+        resp_free(&resp);
         return -1;
     }
     if (resp.session[0] != '\0' && c->session[0] == '\0')
         str_copy(c->session, resp.session, sizeof(c->session));
     if (resp.status == 202 || resp.status == 204) {
-        buf_free(&resp.body);
+        resp_free(&resp);
         return 0;
     }
     if (resp.status < 200 || resp.status >= 300) {
@@ -209,12 +163,12 @@ static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t err
         }
         snprintf(err, errsz, "HTTP %ld from %s%s%s", resp.status, c->url, snippet[0] ? ": " : "",
                  snippet);
-        buf_free(&resp.body);
+        resp_free(&resp);
         return -1;
     }
     const char *b = resp.body.data != NULL ? buf_head(&resp.body) : "";
     size_t bl = buf_used(&resp.body);
-    if (str_casestr_n(resp.ctype, strlen(resp.ctype), "text/event-stream") != NULL) {
+    if (resp.sse) {
         queue_sse(c, b, bl);
     } else if (bl > 0) {
         struct json_err je;
@@ -222,7 +176,7 @@ static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t err
         if (m == NULL) {
             snprintf(err, errsz, "%s answered with something that is not JSON (%s)", c->url,
                      json_reason_code(je.reason));
-            buf_free(&resp.body);
+            resp_free(&resp);
             return -1;
         }
         if (json_is_array(m)) {
@@ -237,7 +191,7 @@ static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t err
             json_array_append_new(c->queue, m);
         }
     }
-    buf_free(&resp.body);
+    resp_free(&resp);
     return 0;
 }
 
@@ -269,7 +223,7 @@ static void end_session(struct http_conn *c)
         return;
     struct http_resp resp;
     http_do(c, "DELETE", c->url, NULL, 0, &resp);
-    buf_free(&resp.body);
+    resp_free(&resp);
 }
 
 bool http_url_is_loopback(const char *url)
@@ -389,7 +343,7 @@ static bool has_prm(struct http_conn *c, const char *url)
             json_decref(m);
         }
         str_copy(c->session, saved, sizeof(c->session));
-        buf_free(&resp.body);
+        resp_free(&resp);
         if (ok)
             return true;
         if (path[0] == '\0')
@@ -434,20 +388,15 @@ static int probe_session(struct scan_report *scratch_owner, struct http_conn *c,
 int collect_http(struct scan_report *r, int server, const struct http_target *t,
                  const struct collect_opts *o)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        atexit(curl_global_cleanup);
-        curl_ready = true;
-    }
     struct http_conn c;
     memset(&c, 0, sizeof(c));
     c.url = t->url;
     c.timeout_us = o != NULL && o->timeout_us > 0 ? o->timeout_us : COLLECT_DEFAULT_TIMEOUT_US;
     c.queue = json_array();
     c.with_auth = true;
+    c.base = json_array();
     for (size_t i = 0; i < t->nheaders; i++)
-        c.base = curl_slist_append(c.base, t->headers[i]);
+        json_array_append_new(c.base, json_string(t->headers[i]));
     const char *hk;
     json_t *hv;
     json_object_foreach((json_t *)t->cfg_headers, hk, hv)
@@ -456,9 +405,9 @@ int collect_http(struct scan_report *r, int server, const struct http_target *t,
             continue;
         char line[2048];
         snprintf(line, sizeof(line), "%s: %s", hk, json_string_value(hv));
-        c.base = curl_slist_append(c.base, line);
+        json_array_append_new(c.base, json_string(line));
     }
-    bool have_auth = c.base != NULL;
+    bool have_auth = json_array_size(c.base) > 0;
 
     struct collect_tr tr = {&c, tr_send, tr_recv, after_init};
     int rc = collect_session(r, server, &tr, o);
@@ -477,7 +426,7 @@ int collect_http(struct scan_report *r, int server, const struct http_target *t,
         scan_finding_evidence(f, t->url, strlen(t->url));
     }
     if (!t->probe) {
-        curl_slist_free_all(c.base);
+        json_decref(c.base);
         json_decref(c.queue);
         return rc;
     }
@@ -568,7 +517,7 @@ int collect_http(struct scan_report *r, int server, const struct http_target *t,
                          t->url,
                          hinted ? " (WWW-Authenticate names one that does not answer)" : "");
     }
-    curl_slist_free_all(c.base);
+    json_decref(c.base);
     json_decref(c.queue);
     return rc;
 }
