@@ -68,7 +68,8 @@ int main(int argc, char **argv)
     json_t *by_id = json_object();
     size_t i;
     json_t *v;
-    json_array_foreach(refs, i, v) {
+    json_array_foreach(refs, i, v)
+    {
         json_object_set(by_id, json_string_value(json_object_get(v, "id")), v);
     }
     size_t n = 0, cap = json_array_size(defs);
@@ -76,7 +77,8 @@ int main(int argc, char **argv)
     double est_t = 0, o_t = 0, c_t = 0;
     size_t bytes = 0;
     uint64_t t0 = mono_us();
-    json_array_foreach(defs, i, v) {
+    json_array_foreach(defs, i, v)
+    {
         const json_t *ref = json_object_get(by_id, json_string_value(json_object_get(v, "id")));
         if (ref == NULL)
             continue;
@@ -106,8 +108,7 @@ int main(int argc, char **argv)
            bytes);
     report("o200k_base", e1, n, est_t, o_t);
     report("cl100k_base", e2, n, est_t, c_t);
-    printf("  estimate + serialisation: %.1f MB/s\n",
-           dt > 0 ? (double)bytes / (double)dt : 0.0);
+    printf("  estimate + serialisation: %.1f MB/s\n", dt > 0 ? (double)bytes / (double)dt : 0.0);
     free(e1);
     free(e2);
     json_decref(defs);

@@ -14,9 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     scan_report_init(&r);
     char err[256];
     /* the first byte picks the host, so each layout gets inputs */
-    static const char *const paths[] = {"h/.cursor/mcp.json", "h/.vscode/mcp.json",
-                                        "h/claude_desktop_config.json", "h/.gemini/settings.json",
-                                        "h/.claude.json", "h/windsurf/mcp_config.json"};
+    static const char *const paths[] = {
+        "h/.cursor/mcp.json",      "h/.vscode/mcp.json", "h/claude_desktop_config.json",
+        "h/.gemini/settings.json", "h/.claude.json",     "h/windsurf/mcp_config.json"};
     const char *path = paths[size > 0 ? data[0] % 6 : 0];
     if (hostcfg_load_mem(&r, path, NULL, (const char *)data, size, err, sizeof(err)) == 0) {
         scan_resolve_positions(&r);

@@ -19,7 +19,8 @@ static void test_classify_table(void **state)
     json_t *cases = tu_load_cases("tests/cases/scan/classify.jsonl");
     size_t i, bad = 0;
     json_t *c;
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const json_t *tool = json_object_get(c, "tool");
         const json_t *http = json_object_get(c, "http");
         struct classify_result r;
@@ -29,7 +30,8 @@ static void test_classify_table(void **state)
         unsigned want_cats = 0;
         size_t k;
         json_t *cat;
-        json_array_foreach(json_object_get(c, "cats"), k, cat) {
+        json_array_foreach(json_object_get(c, "cats"), k, cat)
+        {
             for (unsigned b = 0; b < SCAN_CAT_COUNT; b++) {
                 if (strcmp(scan_cat_name(1u << b), json_string_value(cat)) == 0)
                     want_cats |= 1u << b;

@@ -34,7 +34,8 @@ static void test_discover_and_findings(void **state)
     bool *matched = calloc(r.nfindings + 1, sizeof(bool));
     size_t i, bad = 0;
     json_t *w;
-    json_array_foreach(want, i, w) {
+    json_array_foreach(want, i, w)
+    {
         bool hit = false;
         for (size_t k = 0; k < r.nfindings && !hit; k++) {
             const struct scan_finding *f = &r.findings[k];
@@ -43,8 +44,8 @@ static void test_discover_and_findings(void **state)
             const char *rel = f->loc.pos.file + homelen + 1;
             hit = strcmp(rel, json_string_value(json_object_get(w, "file"))) == 0 &&
                   strcmp(f->rule, json_string_value(json_object_get(w, "rule"))) == 0 &&
-                  strcmp(scan_sev_name(f->sev), json_string_value(json_object_get(w, "severity"))) ==
-                      0 &&
+                  strcmp(scan_sev_name(f->sev),
+                         json_string_value(json_object_get(w, "severity"))) == 0 &&
                   strcmp(r.servers[f->loc.server].name,
                          json_string_value(json_object_get(w, "server"))) == 0 &&
                   f->loc.pointer != NULL &&
@@ -63,7 +64,8 @@ static void test_discover_and_findings(void **state)
     for (size_t k = 0; k < r.nfindings; k++) {
         if (!matched[k]) {
             fprintf(stderr, "unexpected finding: %s %s at %s:%u\n", r.findings[k].rule,
-                    r.findings[k].message, r.findings[k].loc.pos.file ? r.findings[k].loc.pos.file : "?",
+                    r.findings[k].message,
+                    r.findings[k].loc.pos.file ? r.findings[k].loc.pos.file : "?",
                     r.findings[k].loc.pos.line);
             bad++;
         }

@@ -14,8 +14,9 @@
 static void test_entropy(void **state)
 {
     (void)state;
-    const char *uuids[] = {"3f2b8c1e-9a4d-4e6f-8b1a-2c3d4e5f6a7b", "a1b2c3d4-e5f6-4a7b-9c8d-0e1f2a3b4c5d",
-                           "0f9e8d7c-6b5a-4c3d-a2e1-f0e9d8c7b6a5", "77aa1be2-03cd-4ef0-9a1b-c2d3e4f5a6b7"};
+    const char *uuids[] = {
+        "3f2b8c1e-9a4d-4e6f-8b1a-2c3d4e5f6a7b", "a1b2c3d4-e5f6-4a7b-9c8d-0e1f2a3b4c5d",
+        "0f9e8d7c-6b5a-4c3d-a2e1-f0e9d8c7b6a5", "77aa1be2-03cd-4ef0-9a1b-c2d3e4f5a6b7"};
     assert_true(http_session_entropy(uuids, 4) >= 100.0);
     const char *seq[] = {"session-0001", "session-0002", "session-0003", "session-0004"};
     assert_true(http_session_entropy(seq, 4) < 10.0);

@@ -30,9 +30,9 @@ static void test_shop(void **state)
     struct scan_report r;
     scan_report_init(&r);
     char err[300];
-    assert_int_equal(openapi_load(&r, tu_src_path("tests/cases/scan/openapi/shop.yaml"), NULL,
-                                  err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        openapi_load(&r, tu_src_path("tests/cases/scan/openapi/shop.yaml"), NULL, err, sizeof(err)),
+        0);
     scan_analyze(&r);
     assert_int_equal(r.nservers, 1);
     const struct scan_server *s = &r.servers[0];

@@ -65,10 +65,9 @@ static void test_hash(void **state)
     /* sha256 of the canonical text, computed independently */
     assert_string_equal(ha, "e1987daffa7096be2deb824b6f0306e3352b29fd6bc7671b0fe5bc164448c230");
     /* any change anywhere changes the pin */
-    json_object_set_new(json_object_get(json_object_get(json_object_get(b, "inputSchema"),
-                                                        "properties"),
-                                        "b"),
-                        "description", json_string("and a side note"));
+    json_object_set_new(
+        json_object_get(json_object_get(json_object_get(b, "inputSchema"), "properties"), "b"),
+        "description", json_string("and a side note"));
     assert_int_equal(pins_hash_def(b, hb), 0);
     assert_string_not_equal(ha, hb);
     json_decref(a);

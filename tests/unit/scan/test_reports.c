@@ -41,7 +41,8 @@ static void build(struct scan_report *r)
               "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"}}}}");
     scan_add_item(r, a, SCAN_KIND_TOOL, t);
     json_decref(t);
-    t = parse("{\"name\":\"get_status\",\"description\":\"Returns the status.\",\"inputSchema\":{}}");
+    t = parse(
+        "{\"name\":\"get_status\",\"description\":\"Returns the status.\",\"inputSchema\":{}}");
     scan_add_item(r, a, SCAN_KIND_TOOL, t);
     json_decref(t);
     t = parse("{\"name\":\"delete_user\",\"description\":\"Removes the user entirely.\","
@@ -188,7 +189,8 @@ static void test_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     json_t *sum = json_object_get(j, "summary");
     assert_int_equal(json_integer_value(json_object_get(sum, "tools")), 6);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "risk"), "critical")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "risk"), "critical")),
+                     3);
     assert_true(json_is_null(json_object_get(sum, "policy")));
     json_t *tools = json_object_get(json_array_get(json_object_get(j, "servers"), 0), "tools");
     assert_int_equal(json_array_size(tools), 3);
@@ -216,12 +218,14 @@ static void test_sarif(void **state)
     json_t *j = parse(s);
     assert_string_equal(json_string_value(json_object_get(j, "version")), "2.1.0");
     json_t *run = json_array_get(json_object_get(j, "runs"), 0);
-    json_t *rules = json_object_get(json_object_get(json_object_get(run, "tool"), "driver"), "rules");
+    json_t *rules =
+        json_object_get(json_object_get(json_object_get(run, "tool"), "driver"), "rules");
     json_t *results = json_object_get(run, "results");
     assert_int_equal(json_array_size(results), r.nfindings);
     size_t i;
     json_t *res;
-    json_array_foreach(results, i, res) {
+    json_array_foreach(results, i, res)
+    {
         size_t ri = (size_t)json_integer_value(json_object_get(res, "ruleIndex"));
         assert_string_equal(json_string_value(json_object_get(json_array_get(rules, ri), "id")),
                             json_string_value(json_object_get(res, "ruleId")));
@@ -265,9 +269,9 @@ static void test_html_and_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_analysis),    cmocka_unit_test(test_score_rules),
+        cmocka_unit_test(test_analysis),     cmocka_unit_test(test_score_rules),
         cmocka_unit_test(test_token_budget), cmocka_unit_test(test_json),
-        cmocka_unit_test(test_sarif),       cmocka_unit_test(test_html_and_text),
+        cmocka_unit_test(test_sarif),        cmocka_unit_test(test_html_and_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,8 @@ static void test_calibration(void **state)
     double sum_err = 0, est_total = 0, ref_total = 0;
     size_t n = 0, worst_i = 0;
     double worst = 0;
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         size_t len;
         char *in = tu_case_input(c, &len);
         double ref = (double)json_integer_value(json_object_get(c, "o200k"));
@@ -41,9 +42,10 @@ static void test_calibration(void **state)
         free(in);
     }
     assert_true(n >= 30);
-    fprintf(stderr, "tokens: %zu definitions, mean error %.1f%%, worst %.1f%% (%s), total %.0f vs %.0f\n",
-            n, 100 * sum_err / (double)n, 100 * worst,
-            TU_CASE_NAME(json_array_get(cases, worst_i)), est_total, ref_total);
+    fprintf(stderr,
+            "tokens: %zu definitions, mean error %.1f%%, worst %.1f%% (%s), total %.0f vs %.0f\n",
+            n, 100 * sum_err / (double)n, 100 * worst, TU_CASE_NAME(json_array_get(cases, worst_i)),
+            est_total, ref_total);
     assert_true(sum_err / (double)n < 0.10);
     assert_true(worst < 0.30);
     assert_true(fabs(est_total - ref_total) / ref_total < 0.05);
