@@ -156,9 +156,13 @@ static int tr_send(void *ctx, const char *msg, size_t len, char *err, size_t err
     if (resp.status < 200 || resp.status >= 300) {
         char snippet[120] = "";
         if (resp.body.data != NULL) {
-            size_t k = 0;
-            for (const char *q = buf_head(&resp.body); *q != '\0' && k + 1 < sizeof(snippet); q++)
-                snippet[k++] = (unsigned char)*q < 0x20 ? ' ' : *q;
+            /* the body is not NUL-terminated; keep printable ASCII only */
+            const char *q = buf_head(&resp.body);
+            size_t k = 0, bl = buf_used(&resp.body);
+            for (size_t j = 0; j < bl && k + 1 < sizeof(snippet); j++) {
+                unsigned char ch = (unsigned char)q[j];
+                snippet[k++] = ch < 0x20 || ch >= 0x7f ? ' ' : (char)ch;
+            }
             snippet[k] = '\0';
         }
         snprintf(err, errsz, "HTTP %ld from %s%s%s", resp.status, c->url, snippet[0] ? ": " : "",

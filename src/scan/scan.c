@@ -76,6 +76,34 @@ const char *scan_transport_name(enum scan_transport t)
     return "?";
 }
 
+/* A copy of s in which every invalid UTF-8 sequence is replaced by U+FFFD, so
+ * that strings from argv, stderr or HTTP bodies can go into JSON reports. */
+static char *dup_utf8(const char *s)
+{
+    size_t n = strlen(s);
+    struct buf b;
+    buf_init(&b, n * 3 + 1);
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t l;
+        if (utf8_decode((const unsigned char *)s + i, n - i, &cp, &l) == UTF8_OK) {
+            buf_append(&b, s + i, l);
+            i += l;
+        } else {
+            buf_append_str(&b, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+    if (buf_cstr(&b) < 0 || b.data == NULL) {
+        buf_free(&b);
+        return strdup("");
+    }
+    char *out = strdup(buf_head(&b));
+    buf_free(&b);
+    return out;
+}
+
 void scan_report_init(struct scan_report *r)
 {
     memset(r, 0, sizeof(*r));
@@ -176,8 +204,8 @@ int scan_add_server(struct scan_report *r, const char *name, const char *target,
     }
     struct scan_server *s = &r->servers[r->nservers];
     memset(s, 0, sizeof(*s));
-    s->name = strdup(name != NULL ? name : "server");
-    s->target = strdup(target != NULL ? target : "");
+    s->name = dup_utf8(name != NULL ? name : "server");
+    s->target = dup_utf8(target != NULL ? target : "");
     s->transport = tr;
     if (s->name == NULL || s->target == NULL) {
         free(s->name);
@@ -198,7 +226,7 @@ void scan_server_fail(struct scan_report *r, int server, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     free(s->error);
-    s->error = strdup(msg);
+    s->error = dup_utf8(msg);
 }
 
 static const char *item_name_key(enum scan_kind k)
@@ -283,7 +311,7 @@ struct scan_finding *scan_add_finding(struct scan_report *r, const char *rule, i
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    f->message = strdup(msg);
+    f->message = dup_utf8(msg);
     if (f->message == NULL)
         return NULL;
     r->nfindings++;

@@ -183,8 +183,15 @@ static void test_json(void **state)
     (void)state;
     struct scan_report r;
     build(&r);
+    /* bytes that are not UTF-8 (a server's stderr, an HTTP body) never drop a field */
+    int bad = scan_add_server(&r, "bad\xff", "x", SCAN_TR_STDIO);
+    scan_server_fail(&r, bad, "exited: \xc3(\xff)");
     char *s = render(&r, 0);
     json_t *j = parse(s);
+    json_t *bs = json_array_get(json_object_get(j, "servers"), 2);
+    assert_string_equal(json_string_value(json_object_get(bs, "name")), "bad\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(bs, "error")),
+                        "exited: \xef\xbf\xbd(\xef\xbf\xbd)");
     assert_string_equal(json_string_value(json_object_get(j, "schema")), "mcpwall-scan-report/1");
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     json_t *sum = json_object_get(j, "summary");
