@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
 [[ -f build-fuzz/build.ninja ]] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
-    -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized >/dev/null
+    -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized \
+    -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 ninja -C build-fuzz >/dev/null
 for exe in build-fuzz/tests/fuzz/fuzz_*; do
     t=${exe##*/fuzz_}

@@ -16,9 +16,11 @@ extern const struct cli_cmd cli_cmds[];
 int cmd_version(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_pins(int argc, char **argv);
+int cmd_sandbox_exec(int argc, char **argv);
 int cmd_wrap(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #include "gateway/gwconfig.h"
 /* Loads -c FILE (or the built-in default when path is NULL), printing every

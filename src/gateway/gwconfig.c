@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/srvconfig.h"
+#include "guard/args.h"
+#include "sandbox/sandbox.h"
 #include "util/str.h"
 
 static void limits_default(struct gw_limits *l)
@@ -24,21 +27,32 @@ static struct gw_config *config_new(void)
     struct gw_config *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    c->refs = 1;
     limits_default(&c->limits);
     c->audit.enabled = true;
     c->audit.flush_interval_us = 10000;
     c->audit.notifications = GW_AUDIT_NOTIF_DENIED;
     c->log_level = LOG_LVL_INFO;
+    memcpy(c->separator, "__", 3);
+    return c;
+}
+
+struct gw_config *gwconfig_ref(struct gw_config *c)
+{
+    if (c != NULL)
+        c->refs++;
     return c;
 }
 
 void gwconfig_free(struct gw_config *c)
 {
-    if (c == NULL)
+    if (c == NULL || --c->refs > 0)
         return;
     free(c->path);
     free(c->audit.file);
+    srvconfig_free(c);
     policy_unref(c->policy);
+    sandbox_free(c->sandbox);
     free(c);
 }
 
@@ -124,7 +138,9 @@ static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct g
 
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"version", "log", "limits", "audit", "policy", NULL};
+    static const char *const keys[] = {"version", "log",     "limits",    "audit",
+                                       "policy",  "sandbox", "listen",    "admin",
+                                       "servers", "separator", "namespacing", NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
     if (c == NULL)
@@ -158,6 +174,11 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     sec = NULL;
     if (cfg_get_obj(errs, doc, root, "policy", &sec) >= 0)
         c->policy = policy_compile(doc, sec, errs);
+    const json_t *sb = json_object_get(root, "sandbox");
+    if (sb != NULL)
+        c->sandbox = sandbox_compile(doc, sb, errs);
+    if (c->policy != NULL)
+        srvconfig_compile(doc, c, errs);
     if (errs->n > nerr || c->policy == NULL)
         goto fail;
     return c;
@@ -213,15 +234,45 @@ int gwconfig_default_audit_path(char *out, size_t outsz)
     return n > 0 && (size_t)n < outsz ? 0 : -1;
 }
 
+static void describe_policy(const struct policy *p, FILE *f, const char *indent);
+static void describe_rest(const struct gw_config *c, FILE *f);
+
 void gwconfig_describe(const struct gw_config *c, void *file)
 {
     FILE *f = file;
-    const struct policy *p = c->policy;
+    describe_policy(c->policy, f, "");
+    for (size_t i = 0; i < c->nservers; i++) {
+        const struct gw_server *s = &c->servers[i];
+        fprintf(f, "server %s: %s", s->name, s->url != NULL ? s->url : "stdio:");
+        for (char **a = s->argv; a != NULL && *a != NULL; a++)
+            fprintf(f, " %s", *a);
+        fprintf(f, "%s%s\n", s->sandbox != NULL ? " (sandboxed)" : "",
+                s->timeout_us ? " (own timeout)" : "");
+        if (s->policy != c->policy)
+            describe_policy(s->policy, f, "  ");
+    }
+    if (c->nservers > 0)
+        fprintf(f, "names: %s\n", gwconfig_namespaced(c) ? "tools and prompts as <server>__<name>, "
+                                                         "resources as <server>+<uri>"
+                                                       : "as the server names them");
+    if (c->listen.set || c->nservers > 0)
+        fprintf(f, "listen: %s:%u%s\n", c->listen.host ? c->listen.host : "127.0.0.1",
+                (unsigned)c->listen.port, c->listen.tls_cert ? " (TLS)" : "");
+    if (c->admin.set)
+        fprintf(f, "admin: %s:%u (/metrics /healthz /readyz)\n",
+                c->admin.host ? c->admin.host : "127.0.0.1", (unsigned)c->admin.port);
+    describe_rest(c, f);
+}
+
+static void describe_policy(const struct policy *p, FILE *f, const char *indent)
+{
+    fprintf(f, "%s", indent);
     fprintf(f, "policy: default %s, %zu rule%s\n", p->default_action == POL_ALLOW ? "allow" : "deny",
             p->nrules, p->nrules == 1 ? "" : "s");
     for (size_t i = 0; i < p->nrules; i++) {
         const struct pol_rule *r = &p->rules[i];
-        fprintf(f, "  %zu. %s %s:", i + 1, r->action == POL_ALLOW ? "allow" : "deny ", r->name);
+        fprintf(f, "%s  %zu. %s %s:", indent, i + 1, r->action == POL_ALLOW ? "allow" : "deny ",
+                r->name);
         for (int k = 0; k < POL_KIND__COUNT; k++) {
             if (!r->covers[k])
                 continue;
@@ -233,13 +284,30 @@ void gwconfig_describe(const struct gw_config *c, void *file)
         fprintf(f, "\n");
     }
     if (p->nrules == 0 && p->default_action == POL_DENY)
-        fprintf(f, "  warning: no rules and default deny: every tool, prompt and resource is denied\n");
-    if (!p->default_explicit && c->path != NULL)
-        fprintf(f, "  note: 'policy.default' not set: deny applies to anything no rule matches\n");
+        fprintf(f, "%s  warning: no rules and default deny: every tool, prompt and resource is "
+                   "denied\n", indent);
+    if (!p->default_explicit)
+        fprintf(f, "%s  note: 'policy.default' not set: deny applies to anything no rule matches\n",
+                indent);
+    if (p->args != NULL)
+        fprintf(f, "%s  argument constraints: yes (policy.arguments)\n", indent);
+}
+
+static void describe_rest(const struct gw_config *c, FILE *f)
+{
     fprintf(f, "audit: %s%s%s\n", c->audit.enabled ? (c->audit.file ? c->audit.file : "default per-user file") : "off",
             c->audit.fsync ? ", fsync each batch" : "",
             c->audit.notifications == GW_AUDIT_NOTIF_ALL ? ", all notifications" : "");
     fprintf(f, "limits: message %zu bytes, depth %zu, request timeout %llu ms, queue %zu bytes\n",
             c->limits.json.max_bytes, c->limits.json.max_depth,
             (unsigned long long)(c->limits.request_timeout_us / 1000), c->limits.queue_bytes);
+    if (c->nservers > 0)
+        return; /* serve: each server's sandbox is shown with it */
+    if (c->sandbox != NULL) {
+        fprintf(f, "sandbox: the server runs in mcpwall's sandbox\n");
+        sandbox_explain(c->sandbox, f);
+    } else {
+        fprintf(f, "sandbox: none (the server runs with your account's full authority; add a "
+                   "sandbox: section)\n");
+    }
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard/schema.h"
 #include "util/hash.h"
 #include "util/str.h"
 
@@ -20,6 +21,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     s->base = base;
     s->cfg = cfg;
     s->policy = policy_ref(cfg->policy);
+    s->request_timeout_us = cfg->limits.request_timeout_us;
     s->audit = audit;
     s->io = io;
     s->io_ud = io_ud;
@@ -28,6 +30,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     map_init(&s->pending[1]);
     jtape_init(&s->tape[0]);
     jtape_init(&s->tape[1]);
+    map_init(&s->tools);
     struct passwd *pw = getpwuid(geteuid());
     snprintf(s->identity, sizeof(s->identity), "local:%s", pw != NULL ? pw->pw_name : "unknown");
     return 0;
@@ -37,7 +40,19 @@ static void pending_free(struct gw_pending *p)
 {
     free(p->target);
     free(p->args_preview);
+    free(p->flags);
     free(p);
+}
+
+void gw_tool_free(struct gw_tool *t)
+{
+    if (t == NULL)
+        return;
+    json_decref(t->def);
+    schema_free(t->in);
+    schema_free(t->out);
+    free(t->in_err);
+    free(t);
 }
 
 void gw_session_free(struct gw_session *s)
@@ -52,6 +67,13 @@ void gw_session_free(struct gw_session *s)
         map_free(&s->pending[d]);
         jtape_free(&s->tape[d]);
     }
+    size_t it = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (map_next(&s->tools, &it, &k, &kl, &v))
+        gw_tool_free(v);
+    map_free(&s->tools);
     if (s->timer != NULL)
         event_free(s->timer);
     s->timer = NULL;
@@ -59,6 +81,46 @@ void gw_session_free(struct gw_session *s)
     mcp_lc_free(&s->lc);
     policy_unref(s->policy);
     s->policy = NULL;
+}
+
+void gw_session_set_policy(struct gw_session *s, struct policy *p)
+{
+    struct policy *old = s->policy;
+    s->policy = policy_ref(p);
+    policy_unref(old);
+}
+
+int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,
+                               const json_t *init_result, struct rpc_err *e)
+{
+    /* Run the lifecycle over the two messages as if they had passed through. */
+    json_t *req = json_pack("{s:s,s:i,s:s,s:O}", "jsonrpc", "2.0", "id", 0, "method",
+                            "initialize", "params", init_params);
+    json_t *res = json_pack("{s:s,s:i,s:O}", "jsonrpc", "2.0", "id", 0, "result", init_result);
+    struct rpc_msg mreq = {.kind = RPC_REQUEST, .root = req, .method = "initialize",
+                           .method_len = 10};
+    struct rpc_msg mres = {.kind = RPC_RESULT, .root = res};
+    int rc = -1;
+    if (req == NULL || res == NULL)
+        goto out;
+    mreq.id = json_object_get(req, "id");
+    mreq.params = json_object_get(req, "params");
+    mres.id = json_object_get(res, "id");
+    mres.result = json_object_get(res, "result");
+    bool rw;
+    const struct mcp_method *mm = mcp_method_lookup("initialize", 10);
+    const struct mcp_method *mi = mcp_method_lookup("notifications/initialized", 25);
+    struct rpc_msg mnot = {.kind = RPC_NOTIFICATION, .method = "notifications/initialized",
+                           .method_len = 25};
+    if (mcp_lc_client(&s->lc, &mreq, mm, &rw, e) != MCP_LC_PASS ||
+        mcp_lc_server(&s->lc, &mres, NULL, true, e) != MCP_LC_PASS ||
+        mcp_lc_client(&s->lc, &mnot, mi, &rw, e) != MCP_LC_PASS)
+        goto out;
+    rc = 0;
+out:
+    json_decref(req);
+    json_decref(res);
+    return rc;
 }
 
 struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "audit/metrics.h"
 #include "gateway/gwconfig.h"
 #include "policy/policy.h"
 #include "proto/jtape.h"
@@ -35,6 +36,15 @@ struct gw_io {
     void (*after_event)(void *ud);
 };
 
+/* A tool as its server described it, with its schemas compiled once. */
+struct gw_tool {
+    json_t *def;                 /* the tool object from tools/list */
+    struct schema *in;           /* compiled inputSchema; NULL with in_err set if invalid */
+    struct schema *out;          /* compiled outputSchema, or NULL */
+    char *in_err;                /* why the inputSchema could not be compiled */
+    bool seen;                   /* listed in the current full listing */
+};
+
 /* A request in flight, keyed by its id in the direction it travels. */
 struct gw_pending {
     struct gw_session *sess;
@@ -47,7 +57,10 @@ struct gw_pending {
     char *target;                /* owned; tool/prompt name or resource URI */
     char args_sha256[65];        /* "" when the request had no arguments */
     char *args_preview;          /* owned; bounded JSON preview, or NULL */
-    const char *rule;            /* borrowed from the session's policy */
+    char rule[96];               /* copied: a reload may swap the policy meanwhile */
+    bool internal;               /* the gateway's own request: its answer is not forwarded */
+    bool list_had_cursor;        /* tools/list: a page after the first */
+    char *flags;                 /* owned: JSON array of argument findings to audit, or NULL */
     uint64_t t_in;               /* µs: request received */
     uint64_t gw_us;              /* µs spent in mcpwall on the request */
     uint64_t deadline;           /* µs (monotonic); 0: none */
@@ -62,6 +75,9 @@ struct gw_session {
     const struct gw_config *cfg;  /* borrowed: outlives the session */
     struct policy *policy;        /* reference held */
     struct audit_log *audit;      /* borrowed, may be NULL */
+    struct metrics *metrics;      /* borrowed, may be NULL */
+    const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
     /* All requests share one timeout, so deadlines are in arrival order: a
@@ -69,6 +85,11 @@ struct gw_session {
     struct gw_pending *thead, *ttail;
     struct event *timer;
     struct jtape tape[2];         /* reused for messages from each side */
+    /* What the server said about its tools (from any tools/list answer,
+     * including the one the gateway asks for once the session is ready). */
+    struct map tools;             /* name -> struct gw_tool */
+    bool tools_complete;          /* a full list (every page) has been seen */
+    unsigned internal_seq;
     const struct gw_io *io;
     void *io_ud;
     bool upstream_gone;
@@ -82,6 +103,13 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
                     struct audit_log *audit, const struct gw_io *io, void *io_ud);
 /* Releases pending entries (without answering them) and references. */
 void gw_session_free(struct gw_session *s);
+/* Replaces the policy (after a reload); requests in flight keep their rule. */
+void gw_session_set_policy(struct gw_session *s, struct policy *p);
+/* Records a handshake done outside the pipeline (an HTTP upstream whose
+ * client session initialized itself): params of the initialize request and
+ * the server's result. 0, or -1 with *e when the result is unacceptable. */
+int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,
+                               const json_t *init_result, struct rpc_err *e);
 
 /* Adds a request by its id key (rpc_id_key form). NULL on a duplicate or OOM. */
 struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,
@@ -93,5 +121,6 @@ json_t *gw_pending_id(const struct gw_pending *p);
 /* Removes from the map and frees. */
 void gw_pending_done(struct gw_pending *p);
 size_t gw_pending_count(const struct gw_session *s, enum gw_dir dir);
+void gw_tool_free(struct gw_tool *t);
 
 #endif

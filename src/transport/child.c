@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/sandbox.h"
+
 extern char **environ;
 
 static int set_nonblock_cloexec(int fd)
@@ -40,7 +42,9 @@ void child_close_fds(struct child *c)
         close(c->out_fd);
     if (c->err_fd >= 0)
         close(c->err_fd);
-    c->in_fd = c->out_fd = c->err_fd = -1;
+    if (c->ev_fd >= 0)
+        close(c->ev_fd);
+    c->in_fd = c->out_fd = c->err_fd = c->ev_fd = -1;
 }
 
 /* Runs in the child after fork: only async-signal-safe calls until exec. */
@@ -78,20 +82,69 @@ fail:
     _exit(127);
 }
 
+/* The sandbox's supervisor becomes the child: it mirrors the server's exit
+ * status and forwards signals; spec->envp holds only the variables to inject
+ * (NULL: none), the profile decides what else passes. */
+static int spawn_sandboxed(const struct child_spec *spec, struct child *c, char *err,
+                           size_t errlen)
+{
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, pev[2] = {-1, -1};
+    if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 ||
+        pipe2(pev, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
+        goto fail;
+    }
+    struct sandbox_spawn_opts so = {.events = true, .event_fd = pev[1], .label = NULL};
+    pid_t pid;
+    if (sandbox_spawn_ex(spec->sandbox, spec->argv, spec->envp, spec->cwd, pin[0], pout[1],
+                         perr[1], &so, &pid, err, errlen) < 0)
+        goto fail;
+    setpgid(pid, pid); /* the supervisor leads its group already; this closes the race */
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    close(pev[1]);
+    c->pid = pid;
+    c->in_fd = pin[1];
+    c->out_fd = pout[0];
+    c->err_fd = perr[0];
+    c->ev_fd = pev[0];
+    if (set_nonblock_cloexec(c->in_fd) < 0 || set_nonblock_cloexec(c->out_fd) < 0 ||
+        set_nonblock_cloexec(c->err_fd) < 0 || set_nonblock_cloexec(c->ev_fd) < 0) {
+        snprintf(err, errlen, "cannot configure pipes: %s", strerror(errno));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        child_close_fds(c);
+        c->pid = -1;
+        return -1;
+    }
+    return 0;
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (pin[i] >= 0)
+            close(pin[i]);
+        if (pout[i] >= 0)
+            close(pout[i]);
+        if (perr[i] >= 0)
+            close(perr[i]);
+        if (pev[i] >= 0)
+            close(pev[i]);
+    }
+    return -1;
+}
+
 int child_spawn(const struct child_spec *spec, struct child *c, char *err, size_t errlen)
 {
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, rep[2] = {-1, -1};
     c->pid = -1;
-    c->in_fd = c->out_fd = c->err_fd = -1;
+    c->in_fd = c->out_fd = c->err_fd = c->ev_fd = -1;
 
     if (spec->argv == NULL || spec->argv[0] == NULL) {
         snprintf(err, errlen, "no server command given");
         return -1;
     }
-    if (spec->sandbox != NULL) {
-        snprintf(err, errlen, "this build cannot start sandboxed servers");
-        return -1;
-    }
+    if (spec->sandbox != NULL)
+        return spawn_sandboxed(spec, c, err, errlen);
     if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 ||
         pipe2(rep, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));

@@ -27,6 +27,8 @@ struct child {
     int in_fd;  /* we write: the child's stdin (non-blocking, close-on-exec) */
     int out_fd; /* we read: the child's stdout */
     int err_fd; /* we read: the child's stderr */
+    int ev_fd;  /* sandboxed only (else -1), we read: one JSON line per violation the
+                 * sandbox observed ({"event":"sandbox.denied",...}, sandbox.h) */
 };
 
 /* Starts the child. Returns 0, or -1 with a sentence in err (never secrets). */

@@ -31,6 +31,11 @@ enum log_level log_get_level(void)
     return log_level;
 }
 
+int log_fd_get(void)
+{
+    return log_fd;
+}
+
 int log_level_parse(const char *s, enum log_level *out)
 {
     for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {

@@ -17,6 +17,8 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_init(const char *tag, enum log_level level, int fd);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* The descriptor log lines go to (for a forked helper that keeps it open). */
+int log_fd_get(void);
 /* Parses "error|warn|info|debug"; returns -1 for anything else. */
 int log_level_parse(const char *s, enum log_level *out);
 
