@@ -55,7 +55,10 @@ static void scan_usage(FILE *f)
             "      --timeout DUR     time limit per request (default 30s)\n"
             "      --no-probe        HTTP: skip the active probes (Origin, sessions, auth)\n"
             "      --save-capture FILE  save what was listed (re-scannable)\n"
-            "      --sandbox PROFILE run stdio servers under mcpwall sandbox-exec\n"
+            "      --sandbox PROFILE run stdio servers under mcpwall sandbox-exec (strict,\n"
+            "                        node, python, network-client)\n"
+            "      --sandbox-read PATH, --sandbox-write PATH, --sandbox-allow HOST:PORT\n"
+            "                        widen that sandbox (repeatable)\n"
             "      --server-stderr   show the servers' stderr\n"
             "      --color, --no-color\n"
             "\n"
@@ -158,33 +161,57 @@ static char *join_argv(char *const argv[])
     return s;
 }
 
-/* Runs argv, under `mcpwall sandbox-exec --profile P --` when asked. */
+/* Runs argv, under `mcpwall sandbox-exec --profile P [--read/--write/--allow
+ * ...] [--env NAME ...] --` when asked. The config entry's environment
+ * variables are named with --env so that the sandbox passes them in. */
 static int scan_stdio(struct scan_report *r, int si, char *const argv[], const struct scan_cli *c)
 {
     if (c->sandbox == NULL)
         return collect_stdio(r, si, argv, &c->co);
-    size_t n = 0;
+    size_t n = 0, ne = 0;
     while (argv[n] != NULL)
         n++;
-    char **wrapped = calloc(n + 6, sizeof(*wrapped));
-    if (wrapped == NULL)
+    while (c->co.env != NULL && c->co.env[ne] != NULL)
+        ne++;
+    char **wrapped = calloc(n + 2 * c->nsandbox_opts + 2 * ne + 8, sizeof(*wrapped));
+    char **names = calloc(ne + 1, sizeof(*names));
+    if (wrapped == NULL || names == NULL) {
+        free(wrapped);
+        free(names);
         return -1;
+    }
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (sl <= 0) {
         free(wrapped);
+        free(names);
         scan_server_fail(r, si, "cannot find the mcpwall binary for --sandbox");
         return -1;
     }
     self[sl] = '\0';
-    wrapped[0] = self;
-    wrapped[1] = (char *)"sandbox-exec";
-    wrapped[2] = (char *)"--profile";
-    wrapped[3] = (char *)c->sandbox;
-    wrapped[4] = (char *)"--";
+    size_t k = 0;
+    wrapped[k++] = self;
+    wrapped[k++] = (char *)"sandbox-exec";
+    wrapped[k++] = (char *)"--profile";
+    wrapped[k++] = (char *)c->sandbox;
+    for (size_t i = 0; i < c->nsandbox_opts; i++) {
+        wrapped[k++] = (char *)c->sandbox_opts[i].flag;
+        wrapped[k++] = (char *)c->sandbox_opts[i].value;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        names[i] = strndup(c->co.env[i], strcspn(c->co.env[i], "="));
+        if (names[i] == NULL)
+            continue;
+        wrapped[k++] = (char *)"--env";
+        wrapped[k++] = names[i];
+    }
+    wrapped[k++] = (char *)"--";
     for (size_t i = 0; i < n; i++)
-        wrapped[5 + i] = argv[i];
+        wrapped[k++] = argv[i];
     int rc = collect_stdio(r, si, wrapped, &c->co);
+    for (size_t i = 0; i < ne; i++)
+        free(names[i]);
+    free(names);
     free(wrapped);
     return rc;
 }
@@ -425,7 +452,10 @@ int cmd_scan(int argc, char **argv)
         O_COLOR,
         O_NOCOLOR,
         O_SERR,
-        O_SANDBOX
+        O_SANDBOX,
+        O_SB_READ,
+        O_SB_WRITE,
+        O_SB_ALLOW
     };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
@@ -448,6 +478,9 @@ int cmd_scan(int argc, char **argv)
         {"no-color", no_argument, NULL, O_NOCOLOR},
         {"server-stderr", no_argument, NULL, O_SERR},
         {"sandbox", required_argument, NULL, O_SANDBOX},
+        {"sandbox-read", required_argument, NULL, O_SB_READ},
+        {"sandbox-write", required_argument, NULL, O_SB_WRITE},
+        {"sandbox-allow", required_argument, NULL, O_SB_ALLOW},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -557,12 +590,29 @@ int cmd_scan(int argc, char **argv)
             c.sandbox = optarg;
             break;
         }
+        case O_SB_READ:
+        case O_SB_WRITE:
+        case O_SB_ALLOW:
+            if (c.nsandbox_opts >= SCAN_MAX_SANDBOX_OPTS) {
+                fprintf(stderr, "mcpwall scan: at most %d --sandbox-* options\n",
+                        SCAN_MAX_SANDBOX_OPTS);
+                return 2;
+            }
+            c.sandbox_opts[c.nsandbox_opts].flag = ch == O_SB_READ    ? "--read"
+                                                   : ch == O_SB_WRITE ? "--write"
+                                                                      : "--allow";
+            c.sandbox_opts[c.nsandbox_opts++].value = optarg;
+            break;
         default:
             scan_usage(stderr);
             return 2;
         }
     }
     c.co.server_stderr = c.server_stderr;
+    if (c.nsandbox_opts > 0 && c.sandbox == NULL) {
+        fprintf(stderr, "mcpwall scan: --sandbox-read/-write/-allow need --sandbox PROFILE\n");
+        return 2;
+    }
     int ntargets = oargc - optind;
     bool have_cmd = cmd_at >= 0 && cmd_at + 1 < argc;
     if (cmd_at >= 0 && !have_cmd) {

@@ -9,7 +9,8 @@
 #include "scan/collect.h"
 #include "scan/scan.h"
 
-#define SCAN_MAX_HEADERS 64
+#define SCAN_MAX_HEADERS      64
+#define SCAN_MAX_SANDBOX_OPTS 32
 
 enum scan_fmt { FMT_TEXT, FMT_JSON, FMT_SARIF, FMT_HTML };
 
@@ -31,6 +32,11 @@ struct scan_cli {
     int color; /* -1 auto */
     bool server_stderr;
     const char *sandbox; /* profile for mcpwall sandbox-exec, or NULL */
+    struct {
+        const char *flag; /* --read, --write, --allow */
+        const char *value;
+    } sandbox_opts[SCAN_MAX_SANDBOX_OPTS];
+    size_t nsandbox_opts;
     struct collect_opts co;
 };
 

@@ -91,3 +91,19 @@ test('usage errors exit 2', () => {
     assert.equal(mcpwall(['scan', '/nonexistent/file.json']).status, 3);
     assert.equal(mcpwall(['scan', '--help']).status, 0);
 });
+
+test('--connect --sandbox: configured servers run inside mcpwall sandbox-exec', () => {
+    const home = makeHome({
+        '.cursor/mcp.json': {
+            mcpServers: { memory: { command: NODE, args: [MEMORY], env: { MEMORY_FILE_PATH: '/tmp/mcpwall-scan-memory.json' } } },
+        },
+    });
+    // the node profile cannot read the server's script until it is allowed
+    const shut = scanJson(['--host-configs', '--connect', '--home', home, '--sandbox', 'node']);
+    assert.match(server(shut, 'memory').error, /Cannot find module|exit status/);
+    const open = scanJson(['--host-configs', '--connect', '--home', home, '--sandbox', 'node',
+        '--sandbox-read', path.dirname(path.dirname(MCP))]);
+    assert.equal(server(open, 'memory').error, null);
+    assert.equal(server(open, 'memory').tools.length, 9);
+    assert.equal(mcpwall(['scan', '--sandbox-read', '/x', '--', NODE, MEMORY]).status, 2);
+});
