@@ -899,12 +899,18 @@ int result_guard_apply(const struct result_guard *g, json_t *payload, enum detec
     }
 
     /* 4. edit */
-    char label[200], nonce[9];
-    uint8_t rnd[4];
-    make_label(kind, ctx, label, sizeof(label));
-    if (random_bytes(rnd, sizeof(rnd)) < 0)
-        goto out;
-    hex_encode(rnd, sizeof(rnd), nonce);
+    char label[200] = "", nonce[9] = "";
+    bool any_tag = false;
+    for (size_t k = 0; k < a.findings.n && !any_tag; k++)
+        any_tag = acts[k] == RG_ACT_TAG;
+    if (any_tag) {
+        /* Drawn only when an envelope is written: most messages have none. */
+        uint8_t rnd[4];
+        make_label(kind, ctx, label, sizeof(label));
+        if (random_bytes(rnd, sizeof(rnd)) < 0)
+            goto out;
+        hex_encode(rnd, sizeof(rnd), nonce);
+    }
     for (size_t i = 0; i < a.nslots; i++) {
         const struct slot_rec *r = &a.slots[i];
         int err = 0;
