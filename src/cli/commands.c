@@ -8,6 +8,7 @@ const struct cli_cmd cli_cmds[] = {
     {"wrap", cmd_wrap, "run a stdio MCP server behind the gateway (host config drop-in)"},
     {"check", cmd_check, "validate a configuration; report every error as file:line:col"},
     {"audit", cmd_audit, "verify or show a tamper-evident audit log"},
+    {"keygen", cmd_keygen, "generate an API key and the hash the configuration keeps"},
     {"version", cmd_version, "print the version"},
     {"sandbox-exec", cmd_sandbox_exec, "run one command in the native sandbox"},
     {NULL, NULL, NULL},
