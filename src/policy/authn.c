@@ -978,6 +978,7 @@ static void issuer_fetch_done(void *ud, struct http_creq *r, const struct http_c
             jwks_unref(is->keys);
             is->keys = k;
             is->loaded = true;
+            a->stats.jwks_loaded++;
             ok = true;
         }
     }
@@ -1008,6 +1009,7 @@ static void issuer_reread(struct authn_issuer *is, bool force)
         log_warnx("auth: %s (keeping the previous keys)", err);
         return;
     }
+    a->stats.jwks_loaded++;
     if (stat(is->jwks_file, &st) == 0) {
         is->file_mtime = st.st_mtim.tv_sec;
         is->file_mtime_ns = st.st_mtim.tv_nsec;
@@ -1260,8 +1262,12 @@ static const struct jwk *pick_key(struct authn *a, struct authn_issuer *is, cons
                                   bool allow_fetch, struct authn_result *res)
 {
     bool can_fetch = allow_fetch && is->jwks_url != NULL && a->client != NULL;
+    uint64_t now = now_mono(a);
+    bool due = !is->attempted || now - is->last_attempt >= is->min_refresh_us;
     if (!is->loaded) {
-        if (can_fetch) {
+        /* Waiting for the first load; a failed one is retried by the timer
+         * or, at most once per min_refresh_interval, by a request. */
+        if (can_fetch && (is->inflight != NULL || due)) {
             res->issuer = is->index;
             set_result(res, AUTHN_NEED_KEYS, "need_keys", NULL);
         } else {
@@ -1292,8 +1298,6 @@ static const struct jwk *pick_key(struct authn *a, struct authn_issuer *is, cons
         return k;
     /* Unknown kid: a rotation, or a forgery. Refresh, at most once per
      * min_refresh_interval whatever the number of distinct kids presented. */
-    uint64_t now = now_mono(a);
-    bool due = !is->attempted || now - is->last_attempt >= is->min_refresh_us;
     if (is->jwks_url != NULL && can_fetch && (is->inflight != NULL || due)) {
         res->issuer = is->index;
         set_result(res, AUTHN_NEED_KEYS, "need_keys", NULL);

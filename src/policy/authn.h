@@ -206,6 +206,7 @@ struct authn_stats {
     uint64_t pending;          /* requests held for a key fetch */
     uint64_t jwks_fetches;     /* fetches started (URL) or re-reads (file) */
     uint64_t jwks_failures;
+    uint64_t jwks_loaded;      /* key sets taken into use (after the first) */
     uint64_t kid_refreshes;    /* fetches triggered by an unknown kid */
     uint64_t kid_refused;      /* unknown kids refused by the rate limit */
 };
