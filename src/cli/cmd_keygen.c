@@ -19,20 +19,19 @@
 
 static int keygen_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mcpwall keygen [--name NAME] [--role ROLE]... [--json]\n"
-            "       mcpwall keygen --rehash [--name NAME] [--role ROLE]... < KEYFILE\n"
-            "\n"
-            "Prints a new API key (shown once, give it to the client) and the entry for\n"
-            "auth.api_keys in the configuration, which holds only its salted hash.\n"
-            "\n"
-            "  -n, --name NAME   the key's name; the caller's principal is apikey:NAME\n"
-            "                    (default: key-<key id>)\n"
-            "  -r, --role ROLE   a role for the entry (repeatable)\n"
-            "  -j, --json        print one JSON object {name, key, hash, roles}\n"
-            "      --rehash      read an existing key from stdin, print a new hash for it\n"
-            "\n"
-            "Clients send the key as: Authorization: Bearer mcpw_...\n");
+    fprintf(f, "usage: mcpwall keygen [--name NAME] [--role ROLE]... [--json]\n"
+               "       mcpwall keygen --rehash [--name NAME] [--role ROLE]... < KEYFILE\n"
+               "\n"
+               "Prints a new API key (shown once, give it to the client) and the entry for\n"
+               "auth.api_keys in the configuration, which holds only its salted hash.\n"
+               "\n"
+               "  -n, --name NAME   the key's name; the caller's principal is apikey:NAME\n"
+               "                    (default: key-<key id>)\n"
+               "  -r, --role ROLE   a role for the entry (repeatable)\n"
+               "  -j, --json        print one JSON object {name, key, hash, roles}\n"
+               "      --rehash      read an existing key from stdin, print a new hash for it\n"
+               "\n"
+               "Clients send the key as: Authorization: Bearer mcpw_...\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -89,12 +88,9 @@ static int read_key(char key[APIKEY_LEN + 1])
 int cmd_keygen(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"role", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, 'j'},
-        {"rehash", no_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"name", required_argument, NULL, 'n'}, {"role", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},       {"rehash", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *name = NULL;
     const char *roles[KEYGEN_MAX_ROLES];
@@ -113,17 +109,24 @@ int cmd_keygen(int argc, char **argv)
             break;
         case 'r':
             if (!role_ok(optarg) || nroles == KEYGEN_MAX_ROLES) {
-                fprintf(stderr, "mcpwall keygen: a role is 1 to 256 printable characters "
-                                "without spaces, quotes, commas or brackets (at most %d roles)\n",
+                fprintf(stderr,
+                        "mcpwall keygen: a role is 1 to 256 printable characters "
+                        "without spaces, quotes, commas or brackets (at most %d roles)\n",
                         KEYGEN_MAX_ROLES);
                 return 2;
             }
             roles[nroles++] = optarg;
             break;
-        case 'j': json = true; break;
-        case 'R': rehash = true; break;
-        case 'h': return keygen_usage(stdout);
-        default: return keygen_usage(stderr);
+        case 'j':
+            json = true;
+            break;
+        case 'R':
+            rehash = true;
+            break;
+        case 'h':
+            return keygen_usage(stdout);
+        default:
+            return keygen_usage(stderr);
         }
     }
     if (optind < argc)

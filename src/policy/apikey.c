@@ -132,8 +132,9 @@ int apikey_hash_parse(const char *s, struct apikey_hash *out, char *err, size_t 
     const char *d1 = strchr(id, '$');
     const char *d2 = d1 ? strchr(d1 + 1, '$') : NULL;
     if (d1 == NULL || d2 == NULL || strchr(d2 + 1, '$') != NULL) {
-        snprintf(err, errlen, "an API key hash has four '$'-separated parts: "
-                              "%s$<key id>$<salt>$<digest>",
+        snprintf(err, errlen,
+                 "an API key hash has four '$'-separated parts: "
+                 "%s$<key id>$<salt>$<digest>",
                  APIKEY_HASH_SCHEME);
         return -1;
     }

@@ -20,6 +20,9 @@
 #include "util/map.h"
 #include "util/timeutil.h"
 
+/* cfg_err index meaning "the value itself": an element that never exists,
+ * so the position falls back to the container's own. */
+#define CFG_SELF SIZE_MAX
 /* ---- compiled configuration and runtime state ---- */
 
 struct strv {
@@ -50,22 +53,22 @@ struct authn_issuer {
     size_t index;
     char *issuer;
     struct strv audiences;
-    unsigned algs;          /* 1 << enum jwt_alg */
+    unsigned algs; /* 1 << enum jwt_alg */
     int64_t skew_s;
     char *roles_claim;
     char *name_claim;
     struct strv default_roles;
-    char *jwks_file;        /* resolved path */
+    char *jwks_file; /* resolved path */
     char *jwks_url;
     char *ca_file;
     uint64_t refresh_us;
     uint64_t min_refresh_us;
     uint64_t fetch_timeout_us;
     /* runtime */
-    struct jwks *keys;      /* NULL until loaded */
+    struct jwks *keys; /* NULL until loaded */
     bool loaded;
-    bool attempted;         /* a fetch or read has been started at least once */
-    uint64_t last_attempt;  /* authn clock (µs) of the last fetch or re-read */
+    bool attempted;        /* a fetch or read has been started at least once */
+    uint64_t last_attempt; /* authn clock (µs) of the last fetch or re-read */
     struct http_creq *inflight;
     struct authn_waiter *waiters;
     size_t nwaiters;
@@ -172,12 +175,13 @@ static int cfg_names(struct cfg_errors *e, const struct cfg_doc *doc, const json
     const json_t *arr = json_object_get(obj, key);
     size_t i;
     json_t *it;
-    json_array_foreach(l, i, it) {
+    json_array_foreach(l, i, it)
+    {
         const char *s = json_string_value(it);
         if (!name_ok(s, allow_space)) {
             cfg_err(e, doc, json_is_array(arr) ? arr : obj, json_is_array(arr) ? NULL : key, i,
-                    "'%s' entries must be 1 to %u printable characters%s", key,
-                    IDENTITY_MAX_NAME, allow_space ? "" : " without spaces or quotes");
+                    "'%s' entries must be 1 to %u printable characters%s", key, IDENTITY_MAX_NAME,
+                    allow_space ? "" : " without spaces or quotes");
             rc = -1;
             continue;
         }
@@ -236,9 +240,9 @@ static int parse_time_us(const char *s, uint64_t *out)
         return -1;
     int64_t off = 0;
     if (n > 10) {
-        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || n < 20 ||
-            !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-            !digits(s + 17, 2, &se) || h > 23 || mi > 59 || se > 60)
+        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || n < 20 || !digits(s + 11, 2, &h) ||
+            s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se) ||
+            h > 23 || mi > 59 || se > 60)
             return -1;
         const char *p = s + 19;
         if (*p == '.') {
@@ -384,8 +388,8 @@ static int issuer_read_file(struct authn_issuer *is, char *err, size_t errlen)
             rc = -1;
         } else {
             if (rep.skipped > 0)
-                log_warnx("auth: JWKS file %s: %zu key(s) skipped; %s", is->jwks_file,
-                          rep.skipped, rep.first);
+                log_warnx("auth: JWKS file %s: %zu key(s) skipped; %s", is->jwks_file, rep.skipped,
+                          rep.first);
             jwks_unref(is->keys);
             is->keys = k;
             is->loaded = true;
@@ -395,10 +399,20 @@ static int issuer_read_file(struct authn_issuer *is, char *err, size_t errlen)
     return rc;
 }
 
-static const char *const issuer_keys[] = {
-    "issuer", "jwks_url", "jwks_file", "audience", "algorithms", "clock_skew", "roles_claim",
-    "default_roles", "name_claim", "refresh_interval", "min_refresh_interval", "fetch_timeout",
-    "ca_file", NULL};
+static const char *const issuer_keys[] = {"issuer",
+                                          "jwks_url",
+                                          "jwks_file",
+                                          "audience",
+                                          "algorithms",
+                                          "clock_skew",
+                                          "roles_claim",
+                                          "default_roles",
+                                          "name_claim",
+                                          "refresh_interval",
+                                          "min_refresh_interval",
+                                          "fetch_timeout",
+                                          "ca_file",
+                                          NULL};
 
 static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const json_t *o,
                            struct authn_issuer *is, struct cfg_errors *e)
@@ -410,14 +424,15 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
     is->min_refresh_us = 30ull * 1000000u;
     is->fetch_timeout_us = 10ull * 1000000u;
     if (!json_is_object(o)) {
-        cfg_err(e, doc, o, NULL, 0, "a jwt issuer must be a mapping");
+        cfg_err(e, doc, o, NULL, CFG_SELF, "a jwt issuer must be a mapping");
         return;
     }
     cfg_check_keys(e, doc, o, issuer_keys);
     const char *why;
     char origin[2048], path[2048];
     if (cfg_dup_str(e, doc, o, "issuer", &is->issuer) == 1)
-        cfg_err(e, doc, o, NULL, 0, "a jwt issuer needs 'issuer' (the exact iss of its tokens)");
+        cfg_err(e, doc, o, NULL, CFG_SELF,
+                "a jwt issuer needs 'issuer' (the exact iss of its tokens)");
     for (size_t i = 0; is->issuer != NULL && i < is->index; i++) {
         if (a->iss[i].issuer != NULL && strcmp(a->iss[i].issuer, is->issuer) == 0)
             cfg_err(e, doc, o, "issuer", 0, "issuer '%s' is configured twice", is->issuer);
@@ -426,7 +441,7 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
     char *file = NULL;
     int rf = cfg_dup_str(e, doc, o, "jwks_file", &file);
     if (ru == 1 && rf == 1)
-        cfg_err(e, doc, o, NULL, 0, "a jwt issuer needs jwks_url or jwks_file");
+        cfg_err(e, doc, o, NULL, CFG_SELF, "a jwt issuer needs jwks_url or jwks_file");
     if (ru == 0 && rf == 0)
         cfg_err(e, doc, o, "jwks_file", 0, "give jwks_url or jwks_file, not both");
     if (ru == 0 &&
@@ -443,8 +458,7 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
         if (is->jwks_file != NULL && issuer_read_file(is, err, sizeof(err)) < 0)
             cfg_err(e, doc, o, "jwks_file", 0, "%s", err);
         else if (is->keys != NULL && is->keys->n == 0)
-            cfg_err(e, doc, o, "jwks_file", 0, "JWKS file %s has no usable key",
-                    is->jwks_file);
+            cfg_err(e, doc, o, "jwks_file", 0, "JWKS file %s has no usable key", is->jwks_file);
     }
     free(file);
     if (cfg_names(e, doc, o, "audience", false, &is->audiences) == 1) {
@@ -456,7 +470,8 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
         is->algs = 0;
         size_t i;
         json_t *it;
-        json_array_foreach(algs, i, it) {
+        json_array_foreach(algs, i, it)
+        {
             enum jwt_alg al = jwt_alg_parse(json_string_value(it));
             if (al == JWT_ALG_UNKNOWN) {
                 const json_t *arr = json_object_get(o, "algorithms");
@@ -498,8 +513,8 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
     cfg_names(e, doc, o, "default_roles", false, &is->default_roles);
 }
 
-static const char *const apikey_keys[] = {"name", "hash", "roles", "scopes", "display_name",
-                                          "expires", NULL};
+static const char *const apikey_keys[] = {"name",         "hash",    "roles", "scopes",
+                                          "display_name", "expires", NULL};
 
 static bool key_name_ok(const char *s)
 {
@@ -519,7 +534,7 @@ static void compile_apikeys(struct authn *a, const struct cfg_doc *doc, const js
                             struct cfg_errors *e)
 {
     if (!json_is_array(list)) {
-        cfg_err(e, doc, list, NULL, 0, "api_keys must be a list");
+        cfg_err(e, doc, list, NULL, CFG_SELF, "api_keys must be a list");
         return;
     }
     if (json_array_size(list) == 0)
@@ -529,7 +544,8 @@ static void compile_apikeys(struct authn *a, const struct cfg_doc *doc, const js
         return;
     size_t i;
     const json_t *o;
-    json_array_foreach(list, i, o) {
+    json_array_foreach(list, i, o)
+    {
         if (!json_is_object(o)) {
             cfg_err(e, doc, list, NULL, i, "each api_keys entry must be a mapping");
             continue;
@@ -572,10 +588,20 @@ static void compile_apikeys(struct authn *a, const struct cfg_doc *doc, const js
     }
 }
 
-static const char *const auth_keys[] = {
-    "resource", "resource_metadata_url", "resource_name", "resource_documentation",
-    "scopes_supported", "authorization_servers", "required_scopes", "anonymous",
-    "anonymous_roles", "local_roles", "max_token_bytes", "api_keys", "jwt", NULL};
+static const char *const auth_keys[] = {"resource",
+                                        "resource_metadata_url",
+                                        "resource_name",
+                                        "resource_documentation",
+                                        "scopes_supported",
+                                        "authorization_servers",
+                                        "required_scopes",
+                                        "anonymous",
+                                        "anonymous_roles",
+                                        "local_roles",
+                                        "max_token_bytes",
+                                        "api_keys",
+                                        "jwt",
+                                        NULL};
 
 static int build_prm(struct authn *a, const struct strv *scopes_supported,
                      const struct strv *auth_servers, const char *name, const char *doc_url)
@@ -656,7 +682,7 @@ struct authn *authn_compile(const struct cfg_doc *doc, const json_t *sec, struct
     if (sec == NULL)
         return a;
     if (!json_is_object(sec)) {
-        cfg_err(e, doc, sec, NULL, 0, "auth must be a mapping");
+        cfg_err(e, doc, sec, NULL, CFG_SELF, "auth must be a mapping");
         goto fail;
     }
     cfg_check_keys(e, doc, sec, auth_keys);
@@ -708,9 +734,10 @@ struct authn *authn_compile(const struct cfg_doc *doc, const json_t *sec, struct
         const json_t *l = json_object_get(sec, "authorization_servers");
         size_t i;
         const json_t *it;
-        json_array_foreach(asl, i, it) {
-            if (url_split(json_string_value(it), true, origin, sizeof(origin), path,
-                          sizeof(path), &why) < 0)
+        json_array_foreach(asl, i, it)
+        {
+            if (url_split(json_string_value(it), true, origin, sizeof(origin), path, sizeof(path),
+                          &why) < 0)
                 cfg_err(e, doc, json_is_array(l) ? l : sec,
                         json_is_array(l) ? NULL : "authorization_servers", i,
                         "authorization server %s", why);
@@ -794,7 +821,8 @@ struct authn *authn_new_single_key(const char *name, const char *const *roles, s
     a->nkeys = 1;
     struct apikey_entry *k = &a->keys[0];
     char err[160];
-    if ((k->name = strdup(name)) == NULL || apikey_hash_parse(stored, &k->h, err, sizeof(err)) < 0 ||
+    if ((k->name = strdup(name)) == NULL ||
+        apikey_hash_parse(stored, &k->h, err, sizeof(err)) < 0 ||
         map_put(&a->key_by_id, k->h.id, APIKEY_ID_LEN, k) < 0)
         goto fail;
     for (size_t i = 0; i < nroles; i++)
@@ -913,7 +941,8 @@ static void issuer_arm_timer(struct authn_issuer *is, uint64_t us)
 {
     if (is->timer == NULL)
         return;
-    struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (suseconds_t)(us % 1000000u)};
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000u),
+                         .tv_usec = (suseconds_t)(us % 1000000u)};
     evtimer_add(is->timer, &tv);
 }
 
@@ -928,8 +957,7 @@ static int issuer_fetch(struct authn_issuer *is)
     is->attempted = true;
     is->last_attempt = now_mono(a);
     a->stats.jwks_fetches++;
-    static const char *const hdrs[] = {"Accept: application/jwk-set+json, application/json",
-                                       NULL};
+    static const char *const hdrs[] = {"Accept: application/jwk-set+json, application/json", NULL};
     uint64_t to_ms = is->fetch_timeout_us / 1000u;
     struct http_creq_opts o = {
         .method = "GET",
@@ -1121,8 +1149,8 @@ static void set_result(struct authn_result *res, enum authn_status st, const cha
 
 static bool is_b64token_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 static int hexv(char c)
@@ -1153,8 +1181,8 @@ static void pct_decode(const char *s, size_t n, char *out, size_t outsz)
 /* True when the query string carries something that looks like a credential. */
 static bool query_has_token(const char *q)
 {
-    static const char *const names[] = {"access_token", "token", "api_key", "apikey",
-                                        "api-key", "bearer", "authorization", "id_token"};
+    static const char *const names[] = {"access_token", "token",  "api_key",       "apikey",
+                                        "api-key",      "bearer", "authorization", "id_token"};
     while (q != NULL && *q != '\0') {
         size_t n = strcspn(q, "&;");
         const char *eq = memchr(q, '=', n);
@@ -1240,7 +1268,8 @@ static int add_claim_strings(struct identity *idn, const json_t *v, bool split_s
         return -1;
     size_t i;
     const json_t *it;
-    json_array_foreach(v, i, it) {
+    json_array_foreach(v, i, it)
+    {
         if (!json_is_string(it) || strlen(json_string_value(it)) != json_string_length(it) ||
             add(idn, json_string_value(it), json_string_length(it)) < 0)
             return -1;
@@ -1438,13 +1467,26 @@ static void auth_token(struct authn *a, const char *tok, size_t len, bool allow_
 static void count_result(struct authn *a, const struct authn_result *res)
 {
     switch (res->status) {
-    case AUTHN_OK: a->stats.allowed++; break;
-    case AUTHN_NO_CREDENTIALS: a->stats.no_credentials++; break;
-    case AUTHN_BAD_REQUEST: a->stats.bad_request++; break;
-    case AUTHN_INVALID_TOKEN: a->stats.invalid_token++; break;
-    case AUTHN_INSUFFICIENT_SCOPE: a->stats.insufficient_scope++; break;
-    case AUTHN_UNAVAILABLE: a->stats.unavailable++; break;
-    case AUTHN_NEED_KEYS: break;
+    case AUTHN_OK:
+        a->stats.allowed++;
+        break;
+    case AUTHN_NO_CREDENTIALS:
+        a->stats.no_credentials++;
+        break;
+    case AUTHN_BAD_REQUEST:
+        a->stats.bad_request++;
+        break;
+    case AUTHN_INVALID_TOKEN:
+        a->stats.invalid_token++;
+        break;
+    case AUTHN_INSUFFICIENT_SCOPE:
+        a->stats.insufficient_scope++;
+        break;
+    case AUTHN_UNAVAILABLE:
+        a->stats.unavailable++;
+        break;
+    case AUTHN_NEED_KEYS:
+        break;
     }
 }
 
@@ -1516,8 +1558,8 @@ static void authenticate(struct authn *a, const char *authz, size_t nauth, const
     auth_token(a, tok, len, allow_fetch, res);
 }
 
-void authn_authenticate(struct authn *a, const char *authorization, size_t nauth,
-                        const char *query, struct authn_result *res)
+void authn_authenticate(struct authn *a, const char *authorization, size_t nauth, const char *query,
+                        struct authn_result *res)
 {
     authenticate(a, authorization, nauth, query, true, res);
     count_result(a, res);
@@ -1542,11 +1584,19 @@ int authn_challenge(const struct authn *a, const struct authn_result *res, struc
     switch (res->status) {
     case AUTHN_OK:
     case AUTHN_UNAVAILABLE:
-    case AUTHN_NEED_KEYS: return 0;
-    case AUTHN_NO_CREDENTIALS: break;
-    case AUTHN_BAD_REQUEST: err = "invalid_request"; break;
-    case AUTHN_INVALID_TOKEN: err = "invalid_token"; break;
-    case AUTHN_INSUFFICIENT_SCOPE: err = "insufficient_scope"; break;
+    case AUTHN_NEED_KEYS:
+        return 0;
+    case AUTHN_NO_CREDENTIALS:
+        break;
+    case AUTHN_BAD_REQUEST:
+        err = "invalid_request";
+        break;
+    case AUTHN_INVALID_TOKEN:
+        err = "invalid_token";
+        break;
+    case AUTHN_INSUFFICIENT_SCOPE:
+        err = "insufficient_scope";
+        break;
     }
     bool first = true;
     if (buf_append_str(out, "Bearer") < 0)
@@ -1576,7 +1626,7 @@ static void reply_result(struct authn *a, struct http_request *req, struct authn
         h[nh++] = (struct http_header){"WWW-Authenticate", buf_head(&ch)};
     if (res->status == AUTHN_UNAVAILABLE)
         h[nh++] = (struct http_header){"Retry-After", "5"};
-    int code = res->status == AUTHN_BAD_REQUEST ? RPC_INVALID_REQUEST
+    int code = res->status == AUTHN_BAD_REQUEST   ? RPC_INVALID_REQUEST
                : res->status == AUTHN_UNAVAILABLE ? RPC_INTERNAL_ERROR
                                                   : MW_ERR_DENIED;
     http_reply_error(req, res->http_status, h, nh, NULL, code,
@@ -1723,8 +1773,7 @@ static void issuer_resolve_waiters(struct authn_issuer *is)
         struct authn_result res;
         memset(&res, 0, sizeof(res));
         if (a->client == NULL && !is->loaded)
-            set_result(&res, AUTHN_UNAVAILABLE, "keys_unavailable",
-                       "the gateway is shutting down");
+            set_result(&res, AUTHN_UNAVAILABLE, "keys_unavailable", "the gateway is shutting down");
         else
             auth_token(a, w->token, w->toklen, false, &res);
         count_result(a, &res);

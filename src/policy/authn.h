@@ -80,8 +80,8 @@ struct http_client;
 struct http_listener;
 struct http_request;
 
-#define AUTHN_MAX_WAITERS   1024u  /* requests held per issuer for a key fetch */
-#define AUTHN_MAX_SKEW_S    300u   /* clock_skew is at most this */
+#define AUTHN_MAX_WAITERS    1024u /* requests held per issuer for a key fetch */
+#define AUTHN_MAX_SKEW_S     300u  /* clock_skew is at most this */
 #define AUTHN_PRM_WELL_KNOWN "/.well-known/oauth-protected-resource"
 
 /* ---- configuration ---- */
@@ -171,21 +171,21 @@ enum authn_status {
 
 struct authn_result {
     enum authn_status status;
-    int http_status;          /* 200, 400, 401, 403 or 503 */
-    struct identity *id;      /* AUTHN_OK: a new reference, owned by the caller */
-    const char *reason;       /* stable code: "no_credentials", "token_in_query",
-                                 "expired", "wrong_audience", "invalid_api_key" ... */
-    char description[160];    /* error_description: never contains the token */
-    char scope[256];          /* AUTHN_INSUFFICIENT_SCOPE: the scopes needed */
-    size_t issuer;            /* AUTHN_NEED_KEYS: which issuer (internal) */
+    int http_status;       /* 200, 400, 401, 403 or 503 */
+    struct identity *id;   /* AUTHN_OK: a new reference, owned by the caller */
+    const char *reason;    /* stable code: "no_credentials", "token_in_query",
+                              "expired", "wrong_audience", "invalid_api_key" ... */
+    char description[160]; /* error_description: never contains the token */
+    char scope[256];       /* AUTHN_INSUFFICIENT_SCOPE: the scopes needed */
+    size_t issuer;         /* AUTHN_NEED_KEYS: which issuer (internal) */
 };
 
 /* Authenticates one request from its Authorization header (NULL when absent;
  * `nauth` is how many Authorization fields it had) and its query string
  * (NULL when none). Synchronous: a token whose key must first be fetched
  * gives AUTHN_NEED_KEYS (the hook turns that into a pending request). */
-void authn_authenticate(struct authn *a, const char *authorization, size_t nauth,
-                        const char *query, struct authn_result *res);
+void authn_authenticate(struct authn *a, const char *authorization, size_t nauth, const char *query,
+                        struct authn_result *res);
 /* The WWW-Authenticate value for a result (empty for OK and UNAVAILABLE). */
 int authn_challenge(const struct authn *a, const struct authn_result *res, struct buf *out);
 
@@ -203,12 +203,12 @@ struct authn_stats {
     uint64_t invalid_token;
     uint64_t insufficient_scope;
     uint64_t unavailable;
-    uint64_t pending;          /* requests held for a key fetch */
-    uint64_t jwks_fetches;     /* fetches started (URL) or re-reads (file) */
+    uint64_t pending;      /* requests held for a key fetch */
+    uint64_t jwks_fetches; /* fetches started (URL) or re-reads (file) */
     uint64_t jwks_failures;
-    uint64_t jwks_loaded;      /* key sets taken into use (after the first) */
-    uint64_t kid_refreshes;    /* fetches triggered by an unknown kid */
-    uint64_t kid_refused;      /* unknown kids refused by the rate limit */
+    uint64_t jwks_loaded;   /* key sets taken into use (after the first) */
+    uint64_t kid_refreshes; /* fetches triggered by an unknown kid */
+    uint64_t kid_refused;   /* unknown kids refused by the rate limit */
 };
 const struct authn_stats *authn_stats(const struct authn *a);
 

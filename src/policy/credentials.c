@@ -28,7 +28,7 @@ struct cc_cfg {
     char *resource;
     char *audience;
     char *ca_file;
-    bool post_auth;            /* client_secret_post */
+    bool post_auth; /* client_secret_post */
     uint64_t refresh_before_us;
     uint64_t timeout_us;
     uint64_t retry_after_us;
@@ -40,10 +40,10 @@ struct cred {
     char *name;
     enum cred_kind kind;
     char *header;
-    char *scheme;              /* "" for none */
+    char *scheme; /* "" for none */
     char *env;
-    struct secret *value;      /* static; or per_identity default (may be NULL) */
-    struct map per_identity;   /* principal -> struct secret * */
+    struct secret *value;    /* static; or per_identity default (may be NULL) */
+    struct map per_identity; /* principal -> struct secret * */
     struct cc_cfg cc;
     /* client-credentials runtime */
     struct secret *token;
@@ -52,7 +52,7 @@ struct cred {
     struct http_creq *inflight;
     struct cred_wait *waiters;
     size_t nwaiters;
-    uint64_t failed_at;        /* clock µs of the last failure; 0 none */
+    uint64_t failed_at; /* clock µs of the last failure; 0 none */
     char last_error[512];
     struct cred_stats stats;
 };
@@ -72,6 +72,9 @@ static uint64_t now_us(const struct cred_store *s)
     return s->clock ? s->clock(s->clock_ud) : mono_us();
 }
 
+/* cfg_err index meaning "the value itself": an element that never exists,
+ * so the position falls back to the container's own. */
+#define CFG_SELF SIZE_MAX
 /* ---- compile ---- */
 
 static bool header_name_ok(const char *s)
@@ -141,9 +144,10 @@ static bool url_ok(const char *u)
 static void compile_cc(struct cred *c, const struct cfg_doc *doc, const json_t *o,
                        struct cfg_errors *e)
 {
-    static const char *const keys[] = {"token_url", "client_id", "client_secret", "scope",
-                                       "resource", "audience", "auth_method", "refresh_before",
-                                       "timeout", "retry_after", "default_lifetime", "ca_file",
+    static const char *const keys[] = {"token_url",   "client_id",        "client_secret",
+                                       "scope",       "resource",         "audience",
+                                       "auth_method", "refresh_before",   "timeout",
+                                       "retry_after", "default_lifetime", "ca_file",
                                        NULL};
     struct cc_cfg *cc = &c->cc;
     cc->refresh_before_us = 60ull * 1000000u;
@@ -151,20 +155,21 @@ static void compile_cc(struct cred *c, const struct cfg_doc *doc, const json_t *
     cc->retry_after_us = 5ull * 1000000u;
     cc->default_lifetime_us = 300ull * 1000000u;
     if (!json_is_object(o)) {
-        cfg_err(e, doc, o, NULL, 0, "client_credentials must be a mapping");
+        cfg_err(e, doc, o, NULL, CFG_SELF, "client_credentials must be a mapping");
         return;
     }
     cfg_check_keys(e, doc, o, keys);
     if (dup_str(e, doc, o, "token_url", &cc->token_url) == 1)
-        cfg_err(e, doc, o, NULL, 0, "client_credentials needs token_url");
+        cfg_err(e, doc, o, NULL, CFG_SELF, "client_credentials needs token_url");
     else if (cc->token_url != NULL && !url_ok(cc->token_url))
         cfg_err(e, doc, o, "token_url", 0,
                 "token_url must be https (http is accepted for loopback hosts only)");
     if (dup_str(e, doc, o, "client_id", &cc->client_id) == 1)
-        cfg_err(e, doc, o, NULL, 0, "client_credentials needs client_id");
+        cfg_err(e, doc, o, NULL, CFG_SELF, "client_credentials needs client_id");
     if (cfg_secret(e, doc, o, "client_secret", &cc->client_secret) == 1)
-        cfg_err(e, doc, o, NULL, 0, "client_credentials needs client_secret (a ${env:..} or "
-                                    "${file:..} reference)");
+        cfg_err(e, doc, o, NULL, CFG_SELF,
+                "client_credentials needs client_secret (a ${env:..} or "
+                "${file:..} reference)");
     dup_str(e, doc, o, "scope", &cc->scope);
     dup_str(e, doc, o, "resource", &cc->resource);
     dup_str(e, doc, o, "audience", &cc->audience);
@@ -204,8 +209,8 @@ static void compile_cc(struct cred *c, const struct cfg_doc *doc, const json_t *
     }
 }
 
-static const char *const cred_keys[] = {"value", "per_identity", "default", "client_credentials",
-                                        "header", "scheme", "env", NULL};
+static const char *const cred_keys[] = {"value",  "per_identity", "default", "client_credentials",
+                                        "header", "scheme",       "env",     NULL};
 
 static void compile_cred(struct cred *c, const struct cfg_doc *doc, const json_t *sec,
                          const char *name, struct cfg_errors *e)
@@ -256,7 +261,8 @@ static void compile_cred(struct cred *c, const struct cfg_doc *doc, const json_t
             const char *principal;
             const json_t *v;
             (void)v;
-            json_object_foreach((json_t *)pi, principal, v) {
+            json_object_foreach((json_t *)pi, principal, v)
+            {
                 struct secret *s = NULL;
                 if (strchr(principal, ':') == NULL && strcmp(principal, "anonymous") != 0)
                     cfg_err_key(e, doc, pi, principal,
@@ -298,8 +304,7 @@ static void cred_clear(struct cred *c)
     secret_unref(c->token);
 }
 
-struct cred_store *cred_compile(const struct cfg_doc *doc, const json_t *sec,
-                                struct cfg_errors *e)
+struct cred_store *cred_compile(const struct cfg_doc *doc, const json_t *sec, struct cfg_errors *e)
 {
     size_t nerr = e->n;
     struct cred_store *s = calloc(1, sizeof(*s));
@@ -309,7 +314,7 @@ struct cred_store *cred_compile(const struct cfg_doc *doc, const json_t *sec,
     if (sec == NULL)
         return s;
     if (!json_is_object(sec)) {
-        cfg_err(e, doc, sec, NULL, 0, "credentials must be a mapping of names");
+        cfg_err(e, doc, sec, NULL, CFG_SELF, "credentials must be a mapping of names");
         cred_store_unref(s);
         return NULL;
     }
@@ -321,7 +326,8 @@ struct cred_store *cred_compile(const struct cfg_doc *doc, const json_t *sec,
     const char *name;
     const json_t *v;
     (void)v;
-    json_object_foreach((json_t *)sec, name, v) {
+    json_object_foreach((json_t *)sec, name, v)
+    {
         struct cred *c = &s->creds[s->n++];
         c->store = s;
         compile_cred(c, doc, sec, name, e);
@@ -385,9 +391,12 @@ void cred_store_set_clock(struct cred_store *s, uint64_t (*fn)(void *ud), void *
 static const char *kind_word(enum cred_kind k)
 {
     switch (k) {
-    case CRED_STATIC: return "static";
-    case CRED_PER_IDENTITY: return "per identity";
-    case CRED_CLIENT_CREDENTIALS: return "client credentials grant";
+    case CRED_STATIC:
+        return "static";
+    case CRED_PER_IDENTITY:
+        return "per identity";
+    case CRED_CLIENT_CREDENTIALS:
+        return "client credentials grant";
     }
     return "?";
 }
@@ -463,7 +472,8 @@ int cred_header_line(const struct cred *c, const struct secret *tok, struct buf 
 
 static void grant_done(void *ud, struct http_creq *r, const struct http_cresult *res);
 
-/* application/x-www-form-urlencoded value encoding. */
+/* application/x-www-form-urlencoded value encoding (WHATWG URL: space is
+ * '+', only [A-Za-z0-9*-._] stay as they are). */
 static int form_enc(struct buf *b, const char *v, size_t vlen)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -471,8 +481,10 @@ static int form_enc(struct buf *b, const char *v, size_t vlen)
         unsigned char ch = (unsigned char)v[i];
         int rc;
         if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~')
+            ch == '-' || ch == '.' || ch == '_' || ch == '*')
             rc = buf_append_char(b, (char)ch);
+        else if (ch == ' ')
+            rc = buf_append_char(b, '+');
         else {
             char enc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
             rc = buf_append(b, enc, 3);
@@ -537,8 +549,8 @@ static int grant_start(struct cred *c)
         hdrs[2] = buf_head(&basic);
     }
     if (rc != 0) {
-        snprintf(c->last_error, sizeof(c->last_error),
-                 "credential '%s': token request too large", c->name);
+        snprintf(c->last_error, sizeof(c->last_error), "credential '%s': token request too large",
+                 c->name);
         goto out;
     }
     uint64_t to_ms = cc->timeout_us / 1000u;
@@ -587,8 +599,11 @@ static void oauth_error_code(const char *body, size_t len, char *out, size_t out
 {
     out[0] = '\0';
     struct json_err je;
-    struct json_limits lim = {.max_bytes = CRED_MAX_TOKEN_BODY, .max_depth = 4,
-                              .max_string = 4096, .max_members = 64, .max_items = 64};
+    struct json_limits lim = {.max_bytes = CRED_MAX_TOKEN_BODY,
+                              .max_depth = 4,
+                              .max_string = 4096,
+                              .max_members = 64,
+                              .max_items = 64};
     json_t *v = body ? json_parse_strict(body, len, &lim, &je) : NULL;
     const char *e = json_string_value(json_object_get(v, "error"));
     if (e != NULL && strlen(e) < outsz && strlen(e) <= 40) {
@@ -601,7 +616,8 @@ static void oauth_error_code(const char *body, size_t len, char *out, size_t out
     json_decref(v);
 }
 
-static void grant_failed(struct cred *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void grant_failed(struct cred *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void grant_failed(struct cred *c, const char *fmt, ...)
 {
     char msg[160];
@@ -632,13 +648,16 @@ static void grant_done(void *ud, struct http_creq *r, const struct http_cresult 
     if (res->status != 200) {
         char code[48];
         oauth_error_code(res->body, res->body_len, code, sizeof(code));
-        grant_failed(c, "token endpoint answered %ld%s%s%s", res->status, code[0] ? " (" : "",
-                     code, code[0] ? ")" : "");
+        grant_failed(c, "token endpoint answered %ld%s%s%s", res->status, code[0] ? " (" : "", code,
+                     code[0] ? ")" : "");
         goto out;
     }
     struct json_err je;
-    struct json_limits lim = {.max_bytes = CRED_MAX_TOKEN_BODY, .max_depth = 8,
-                              .max_string = 32768, .max_members = 64, .max_items = 256};
+    struct json_limits lim = {.max_bytes = CRED_MAX_TOKEN_BODY,
+                              .max_depth = 8,
+                              .max_string = 32768,
+                              .max_members = 64,
+                              .max_items = 256};
     v = res->body ? json_parse_strict(res->body, res->body_len, &lim, &je) : NULL;
     const json_t *at = json_object_get(v, "access_token");
     const char *tt = json_string_value(json_object_get(v, "token_type"));

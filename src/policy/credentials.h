@@ -65,8 +65,8 @@ struct cred_wait;
 struct event_base;
 struct http_client;
 
-#define CRED_MAX_WAITERS     4096u
-#define CRED_MAX_TOKEN_BODY  (64u * 1024u)
+#define CRED_MAX_WAITERS    4096u
+#define CRED_MAX_TOKEN_BODY (64u * 1024u)
 
 enum cred_kind { CRED_STATIC, CRED_PER_IDENTITY, CRED_CLIENT_CREDENTIALS };
 
@@ -116,10 +116,10 @@ void cred_wait_cancel(struct cred_wait *w);
 int cred_header_line(const struct cred *c, const struct secret *tok, struct buf *line);
 
 struct cred_stats {
-    uint64_t grants;          /* token requests sent */
+    uint64_t grants; /* token requests sent */
     uint64_t grant_failures;
-    uint64_t cache_hits;      /* acquisitions answered from the cache */
-    uint64_t waits;           /* acquisitions that waited for a grant */
+    uint64_t cache_hits; /* acquisitions answered from the cache */
+    uint64_t waits;      /* acquisitions that waited for a grant */
 };
 const struct cred_stats *cred_stats(const struct cred *c);
 

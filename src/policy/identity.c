@@ -119,10 +119,14 @@ bool identity_expired(const struct identity *id, uint64_t now_us)
 const char *identity_method_name(enum identity_method m)
 {
     switch (m) {
-    case IDENTITY_ANONYMOUS: return "anonymous";
-    case IDENTITY_APIKEY: return "apikey";
-    case IDENTITY_JWT: return "jwt";
-    case IDENTITY_LOCAL: return "local";
+    case IDENTITY_ANONYMOUS:
+        return "anonymous";
+    case IDENTITY_APIKEY:
+        return "apikey";
+    case IDENTITY_JWT:
+        return "jwt";
+    case IDENTITY_LOCAL:
+        return "local";
     }
     return "unknown";
 }

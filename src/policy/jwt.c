@@ -45,10 +45,14 @@ const char *jwt_reason_code(enum jwt_reason r)
 const char *jwt_alg_name(enum jwt_alg a)
 {
     switch (a) {
-    case JWT_RS256: return "RS256";
-    case JWT_ES256: return "ES256";
-    case JWT_EDDSA: return "EdDSA";
-    case JWT_ALG_UNKNOWN: break;
+    case JWT_RS256:
+        return "RS256";
+    case JWT_ES256:
+        return "ES256";
+    case JWT_EDDSA:
+        return "EdDSA";
+    case JWT_ALG_UNKNOWN:
+        break;
     }
     return "unknown";
 }
@@ -254,8 +258,9 @@ static int jwk_read(const json_t *o, struct jwk *k, char *why, size_t whylen)
     static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
     for (size_t i = 0; i < sizeof(private_members) / sizeof(private_members[0]); i++) {
         if (json_object_get(o, private_members[i]) != NULL) {
-            snprintf(why, whylen, "a key with private or symmetric material (\"%s\"): "
-                                  "publish public keys only",
+            snprintf(why, whylen,
+                     "a key with private or symmetric material (\"%s\"): "
+                     "publish public keys only",
                      private_members[i]);
             return -1;
         }
@@ -274,7 +279,8 @@ static int jwk_read(const json_t *o, struct jwk *k, char *why, size_t whylen)
             snprintf(why, whylen, "a key whose key_ops is not an array");
             return -1;
         }
-        json_array_foreach(ops, i, op) {
+        json_array_foreach(ops, i, op)
+        {
             if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
                 verify = true;
         }
@@ -337,8 +343,7 @@ static void jwk_clear(struct jwk *k)
     free(k->kid);
 }
 
-struct jwks *jwks_parse(const char *buf, size_t len, struct jwks_report *rep,
-                        struct jwt_err *err)
+struct jwks *jwks_parse(const char *buf, size_t len, struct jwks_report *rep, struct jwt_err *err)
 {
     struct jwks_report dummy;
     if (rep == NULL)
@@ -377,7 +382,8 @@ struct jwks *jwks_parse(const char *buf, size_t len, struct jwks_report *rep,
     s->refs = 1;
     size_t i;
     const json_t *o;
-    json_array_foreach(keys, i, o) {
+    json_array_foreach(keys, i, o)
+    {
         char why[128];
         struct jwk k;
         if (jwk_read(o, &k, why, sizeof(why)) < 0) {
@@ -508,9 +514,8 @@ int jwt_decode(const char *tok, size_t len, size_t max_token, struct jwt *t, str
     const json_t *typ = json_object_get(t->header, "typ");
     if (typ != NULL) {
         const char *ts = json_string_value(typ);
-        if (ts == NULL ||
-            (strcasecmp(ts, "JWT") != 0 && strcasecmp(ts, "at+jwt") != 0 &&
-             strcasecmp(ts, "application/at+jwt") != 0)) {
+        if (ts == NULL || (strcasecmp(ts, "JWT") != 0 && strcasecmp(ts, "at+jwt") != 0 &&
+                           strcasecmp(ts, "application/at+jwt") != 0)) {
             fail(err, JWT_E_TYP, "token type %s is not an access token", plain(ts));
             goto bad;
         }
@@ -520,8 +525,7 @@ int jwt_decode(const char *tok, size_t len, size_t max_token, struct jwt *t, str
         if (!json_is_string(kid) || json_string_length(kid) == 0 ||
             json_string_length(kid) > JWT_MAX_KID ||
             strlen(json_string_value(kid)) != json_string_length(kid)) {
-            fail(err, JWT_E_MALFORMED, "token kid is not a string of 1 to %u bytes",
-                 JWT_MAX_KID);
+            fail(err, JWT_E_MALFORMED, "token kid is not a string of 1 to %u bytes", JWT_MAX_KID);
             goto bad;
         }
         t->kid = json_string_value(kid);
@@ -670,7 +674,8 @@ int jwt_check_claims(const struct jwt *t, const struct jwt_rules *r, struct jwt_
     } else if (json_is_array(aud)) {
         size_t i;
         const json_t *a;
-        json_array_foreach(aud, i, a) {
+        json_array_foreach(aud, i, a)
+        {
             if (!json_is_string(a))
                 return fail(err, JWT_E_AUDIENCE, "token aud array holds a non-string");
             for (size_t j = 0; j < r->naud; j++)

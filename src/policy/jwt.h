@@ -30,10 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JWT_DEFAULT_MAX_TOKEN 8192u   /* bytes of a compact token */
+#define JWT_DEFAULT_MAX_TOKEN 8192u /* bytes of a compact token */
 #define JWT_HARD_MAX_TOKEN    65536u
-#define JWT_MAX_HEADER        4096u   /* characters of the header segment */
-#define JWT_MAX_SIG           1024u   /* signature bytes (RSA 8192) */
+#define JWT_MAX_HEADER        4096u /* characters of the header segment */
+#define JWT_MAX_SIG           1024u /* signature bytes (RSA 8192) */
 #define JWKS_MAX_BYTES        (256u * 1024u)
 #define JWKS_MAX_KEYS         64u
 #define JWT_MAX_KID           256u
@@ -76,9 +76,9 @@ struct jwt_err {
 /* ---- keys ---- */
 
 struct jwk {
-    char *kid;          /* NULL when the JWK has none */
+    char *kid; /* NULL when the JWK has none */
     enum jwt_alg alg;
-    void *pkey;         /* EVP_PKEY (public) */
+    void *pkey; /* EVP_PKEY (public) */
 };
 
 struct jwks {
@@ -88,16 +88,15 @@ struct jwks {
 };
 
 struct jwks_report {
-    size_t skipped;     /* keys left out (unsupported, private, weak, duplicate kid) */
-    char first[160];    /* why the first one was */
+    size_t skipped;  /* keys left out (unsupported, private, weak, duplicate kid) */
+    char first[160]; /* why the first one was */
 };
 
 /* Parses a JWK Set ({"keys":[...]}, at most JWKS_MAX_BYTES and JWKS_MAX_KEYS
  * keys). Unusable keys are skipped and counted in rep (may be NULL); a
  * document that is not a key set is an error. Returns a set with one
  * reference, or NULL with err filled. */
-struct jwks *jwks_parse(const char *buf, size_t len, struct jwks_report *rep,
-                        struct jwt_err *err);
+struct jwks *jwks_parse(const char *buf, size_t len, struct jwks_report *rep, struct jwt_err *err);
 struct jwks *jwks_ref(struct jwks *s);
 void jwks_unref(struct jwks *s); /* NULL-safe */
 /* The key with that kid, or NULL. */
@@ -106,10 +105,10 @@ const struct jwk *jwks_find(const struct jwks *s, const char *kid);
 /* ---- tokens ---- */
 
 struct jwt {
-    json_t *header;       /* owned */
-    json_t *claims;       /* owned */
-    enum jwt_alg alg;     /* from the header; only compared with the key's */
-    const char *kid;      /* borrowed from header; NULL when absent */
+    json_t *header;          /* owned */
+    json_t *claims;          /* owned */
+    enum jwt_alg alg;        /* from the header; only compared with the key's */
+    const char *kid;         /* borrowed from header; NULL when absent */
     const char *signed_part; /* borrowed: header.payload */
     size_t signed_len;
     uint8_t sig[JWT_MAX_SIG];
@@ -126,11 +125,11 @@ void jwt_free(struct jwt *t);
 int jwt_verify(const struct jwt *t, const struct jwk *k, struct jwt_err *err);
 
 struct jwt_rules {
-    const char *issuer;               /* iss must equal it */
-    const char *const *audiences;     /* aud (string or array) must contain one */
+    const char *issuer;           /* iss must equal it */
+    const char *const *audiences; /* aud (string or array) must contain one */
     size_t naud;
-    int64_t now;                      /* seconds since the epoch */
-    int64_t skew;                     /* tolerated clock difference, seconds */
+    int64_t now;  /* seconds since the epoch */
+    int64_t skew; /* tolerated clock difference, seconds */
 };
 
 /* Checks iss, aud, exp (required), nbf and iat (when present), and that sub

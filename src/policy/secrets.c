@@ -21,7 +21,7 @@ struct secret_range {
 
 struct secret {
     int refs;
-    char *data;  /* len bytes + NUL */
+    char *data; /* len bytes + NUL */
     size_t len;
     char *label;
     /* The parts that are secret (the resolved references; the whole value for
@@ -274,8 +274,7 @@ static int read_secret_file(const char *path, struct buf *b, char *err, size_t e
         if (r == 0)
             break;
         if (buf_append(b, chunk, (size_t)r) < 0) {
-            snprintf(err, errlen, "secret file %s is larger than %u bytes", path,
-                     SECRET_MAX_BYTES);
+            snprintf(err, errlen, "secret file %s is larger than %u bytes", path, SECRET_MAX_BYTES);
             secret_wipe(chunk, sizeof(chunk));
             goto out;
         }
@@ -293,8 +292,7 @@ out:
     return rc;
 }
 
-int secret_expand(const char *s, const char *basedir, struct secret **out, char *err,
-                  size_t errlen)
+int secret_expand(const char *s, const char *basedir, struct secret **out, char *err, size_t errlen)
 {
     struct buf b;
     struct secret_range ranges[SECRET_MAX_REFS];
@@ -361,8 +359,7 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
             name[alen] = '\0';
             const char *v = getenv(name);
             if (v == NULL) {
-                snprintf(err, errlen, "${env:%s}: environment variable %s is not set", name,
-                         name);
+                snprintf(err, errlen, "${env:%s}: environment variable %s is not set", name, name);
                 goto fail;
             }
             if (v[0] == '\0') {
@@ -371,8 +368,8 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
             }
             if (buf_append_str(&b, v) < 0)
                 goto toolong;
-            w = snprintf(label + lablen, sizeof(label) - lablen, "%s${env:%s}",
-                         lablen ? " " : "", name);
+            w = snprintf(label + lablen, sizeof(label) - lablen, "%s${env:%s}", lablen ? " " : "",
+                         name);
         } else {
             if (alen == 0 || alen >= 4096 || memchr(arg, '\0', alen) != NULL) {
                 snprintf(err, errlen, "'${file:}' needs a path");
@@ -415,8 +412,8 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
         ranges[nranges++] = (struct secret_range){start, buf_used(&b) - start};
         p = end + 1;
     }
-    struct secret *sec = secret_alloc(buf_used(&b) ? buf_head(&b) : "", buf_used(&b),
-                                      nranges ? label : "literal");
+    struct secret *sec =
+        secret_alloc(buf_used(&b) ? buf_head(&b) : "", buf_used(&b), nranges ? label : "literal");
     buf_wipe_free(&b);
     if (sec == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -35,9 +35,9 @@
 
 #include "policy/config.h"
 
-#define SECRET_MAX_BYTES  (64u * 1024u) /* one resolved value (and one file) */
-#define SECRET_MAX_REFS   8u            /* references in one configured string */
-#define SECRET_SCRUB_MIN  6u            /* shorter values are not scrubbed from logs */
+#define SECRET_MAX_BYTES (64u * 1024u) /* one resolved value (and one file) */
+#define SECRET_MAX_REFS  8u            /* references in one configured string */
+#define SECRET_SCRUB_MIN 6u            /* shorter values are not scrubbed from logs */
 
 struct secret;
 

@@ -95,12 +95,14 @@ void tk_gen(struct tkey *k, enum jwt_alg alg, const char *kid)
     char path[512];
     snprintf(path, sizeof(path), "%s/%s.key.pem", tk_tmpdir(), kid);
     if (alg == JWT_RS256) {
-        const char *a[] = {"openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                           "rsa_keygen_bits:2048", "-out", path, NULL};
+        const char *a[] = {"openssl", "genpkey",  "-algorithm",
+                           "RSA",     "-pkeyopt", "rsa_keygen_bits:2048",
+                           "-out",    path,       NULL};
         run_cmd(a);
     } else if (alg == JWT_ES256) {
-        const char *a[] = {"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
-                           "ec_paramgen_curve:P-256", "-out", path, NULL};
+        const char *a[] = {"openssl", "genpkey",  "-algorithm",
+                           "EC",      "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-out",    path,       NULL};
         run_cmd(a);
     } else {
         const char *a[] = {"openssl", "genpkey", "-algorithm", "ED25519", "-out", path, NULL};

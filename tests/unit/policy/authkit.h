@@ -17,7 +17,7 @@
 #include "transport/http_server.h"
 
 struct tkey {
-    void *pk;           /* EVP_PKEY (private) */
+    void *pk; /* EVP_PKEY (private) */
     enum jwt_alg alg;
     char kid[64];
     char pub_pem[1024]; /* SubjectPublicKeyInfo PEM (for the HS256 forgery) */
@@ -67,7 +67,7 @@ void aenv_spin(struct aenv *e, int turns);
 struct aresp {
     long status;
     enum http_cerr err;
-    char www[2048];        /* WWW-Authenticate, "" when absent */
+    char www[2048]; /* WWW-Authenticate, "" when absent */
     char retry_after[32];
     char body[16384];
 };

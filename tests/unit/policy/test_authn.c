@@ -60,8 +60,8 @@ static int group_teardown(void **state)
 
 static struct authn *compile_yaml(const char *yaml, struct cfg_errors *errs)
 {
-    struct cfg_doc *d = cfg_load_mem(tk_write("auth.yaml", yaml, 0600), yaml, strlen(yaml), false,
-                                     errs);
+    struct cfg_doc *d =
+        cfg_load_mem(tk_write("auth.yaml", yaml, 0600), yaml, strlen(yaml), false, errs);
     if (d == NULL)
         return NULL;
     /* Paths in messages and relative files are anchored at the doc's path. */
@@ -86,9 +86,8 @@ static void env_with(struct aenv *e, struct authn *a)
 {
     aenv_start(e);
     http_listener_set_auth(e->l, authn_http_hook, a);
-    assert_int_equal(http_listener_route(e->l, "/mcp", HTTP_GET | HTTP_POST, true,
-                                         authkit_whoami, NULL),
-                     0);
+    assert_int_equal(
+        http_listener_route(e->l, "/mcp", HTTP_GET | HTTP_POST, true, authkit_whoami, NULL), 0);
     assert_int_equal(authn_route_metadata(a, e->l), 0);
 }
 
@@ -96,10 +95,10 @@ static void env_with(struct aenv *e, struct authn *a)
 
 static json_t *default_claims(int64_t now)
 {
-    json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:{s:[s]}, s:s}", "iss", ISS, "aud",
-                          RES, "sub", "alice", "exp", (json_int_t)(now + 3600), "iat",
-                          (json_int_t)now, "scope", "mcp tools", "realm_access", "roles", "dev",
-                          "preferred_username", "Alice");
+    json_t *c =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:{s:[s]}, s:s}", "iss", ISS, "aud", RES, "sub",
+                  "alice", "exp", (json_int_t)(now + 3600), "iat", (json_int_t)now, "scope",
+                  "mcp tools", "realm_access", "roles", "dev", "preferred_username", "Alice");
     assert_non_null(c);
     return c;
 }
@@ -110,7 +109,8 @@ static void apply(json_t *dst, const json_t *over, int64_t now, bool claims)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)over, k, v) {
+    json_object_foreach((json_t *)over, k, v)
+    {
         if (json_is_null(v)) {
             json_object_del(dst, k);
         } else if (claims && json_is_integer(v) &&
@@ -177,8 +177,8 @@ static char *build_token(const json_t *c, int64_t now)
         return t;
     }
     const struct tkey *k = case_key(keyname);
-    json_t *hdr = json_pack("{s:s, s:s, s:s}", "alg", jwt_alg_name(k->alg), "kid", k->kid, "typ",
-                            "JWT");
+    json_t *hdr =
+        json_pack("{s:s, s:s, s:s}", "alg", jwt_alg_name(k->alg), "kid", k->kid, "typ", "JWT");
     if (json_object_get(c, "header"))
         apply(hdr, json_object_get(c, "header"), now, false);
     json_t *cl = default_claims(now);
@@ -316,7 +316,8 @@ static void test_token_table(void **state)
     size_t i;
     json_t *c;
     int64_t now = (int64_t)(wall_us() / 1000000u);
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *name = TU_CASE_NAME(c);
         const json_t *exp = json_object_get(c, "expect");
         char *tok = json_object_get(c, "key") ? build_token(c, now) : strdup("");
@@ -372,8 +373,7 @@ static void test_token_table(void **state)
         const char *wreason = json_string_value(json_object_get(exp, "reason"));
         if (wreason != NULL) {
             const char *got = json_string_value(
-                json_object_get(json_object_get(json_object_get(body, "error"), "data"),
-                                "reason"));
+                json_object_get(json_object_get(json_object_get(body, "error"), "data"), "reason"));
             if (got == NULL || strcmp(got, wreason) != 0)
                 fail_msg("%s: reason %s, want %s", name, got ? got : "(none)", wreason);
         }
@@ -415,8 +415,8 @@ static void test_protected_resource_metadata(void **state)
     json_t *d = json_loads(r1.body, 0, NULL);
     assert_non_null(d);
     assert_string_equal(json_string_value(json_object_get(d, "resource")), RES);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(d, "authorization_servers"), 0)),
-                        ISS);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(d, "authorization_servers"), 0)), ISS);
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(d, "bearer_methods_supported"), 0)),
         "header");
@@ -569,7 +569,8 @@ static void test_config_table(void **state)
     size_t i;
     json_t *c;
     int bad = 0;
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *name = TU_CASE_NAME(c);
         char *y = subst(json_string_value(json_object_get(c, "yaml")), key_hash);
         struct cfg_errors e;
@@ -590,8 +591,7 @@ static void test_config_table(void **state)
             for (size_t j = 0; j < e.n; j++) {
                 const char *want = json_string_value(json_array_get(errs, j));
                 if (strstr(e.msgs[j], want) == NULL) {
-                    print_message("%s: error %zu is '%s', want '%s'\n", name, j, e.msgs[j],
-                                  want);
+                    print_message("%s: error %zu is '%s', want '%s'\n", name, j, e.msgs[j], want);
                     bad++;
                 }
             }
@@ -606,10 +606,10 @@ static void test_config_table(void **state)
 
 /* ---- JWKS from a URL ---- */
 
-static char *jwks_doc;      /* what /jwks serves */
+static char *jwks_doc; /* what /jwks serves */
 static int jwks_hits;
 static int jwks_status = 200;
-static bool jwks_hold;      /* hold requests (no answer) */
+static bool jwks_hold; /* hold requests (no answer) */
 static struct http_request *jwks_held;
 
 static void jwks_held_closed(void *arg, struct http_request *r)
@@ -685,9 +685,8 @@ static void url_env(struct aenv *e)
 {
     aenv_start(e);
     assert_int_equal(http_listener_route(e->l, "/jwks", HTTP_GET, false, h_jwks, NULL), 0);
-    assert_int_equal(http_listener_route(e->l, "/mcp", HTTP_GET | HTTP_POST, true,
-                                         authkit_whoami, NULL),
-                     0);
+    assert_int_equal(
+        http_listener_route(e->l, "/mcp", HTTP_GET | HTTP_POST, true, authkit_whoami, NULL), 0);
     jwks_hits = 0;
     jwks_status = 200;
     jwks_hold = false;
