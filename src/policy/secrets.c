@@ -390,13 +390,13 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
                 buf_wipe_free(&fb);
                 goto fail;
             }
-            if (memchr(buf_head(&fb), '\0', buf_used(&fb)) != NULL) {
-                snprintf(err, errlen, "secret file %s contains a NUL byte", path);
+            if (buf_used(&fb) == 0) {
+                snprintf(err, errlen, "secret file %s is empty", path);
                 buf_wipe_free(&fb);
                 goto fail;
             }
-            if (buf_used(&fb) == 0) {
-                snprintf(err, errlen, "secret file %s is empty", path);
+            if (memchr(buf_head(&fb), '\0', buf_used(&fb)) != NULL) {
+                snprintf(err, errlen, "secret file %s contains a NUL byte", path);
                 buf_wipe_free(&fb);
                 goto fail;
             }
