@@ -360,12 +360,12 @@ static void sha_sink(void *ud, const char *p, size_t n)
 
 int audit_json_sha256(const json_t *v, char out[65])
 {
-    static _Thread_local struct sha256_ctx c;
+    struct sha256_ctx c;
     uint8_t d[SHA256_LEN];
-    if (sha256_restart(&c) < 0)
+    if (sha256_init(&c) < 0)
         return -1;
     json_emit_canonical(v, sha_sink, &c);
-    if (sha256_final_keep(&c, d) < 0)
+    if (sha256_final(&c, d) < 0)
         return -1;
     hex_encode(d, sizeof(d), out);
     return 0;
@@ -605,6 +605,7 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
     add_str(b, "event", r->event != NULL ? r->event : "decision", 0);
     add_str(b, "session", r->session, 0);
     add_str(b, "identity", r->identity, 0);
+    add_str(b, "server", r->server, 0);
     add_str(b, "dir", r->dir, 0);
     add_str(b, "kind", r->kind, 0);
     add_str(b, "method", r->method, r->method_len);

@@ -75,6 +75,7 @@ struct audit_rec {
     const char *event;     /* default "decision" */
     const char *session;
     const char *identity;
+    const char *server;    /* upstream name (serve) */
     const char *dir;
     const char *kind;
     const char *method;

@@ -18,6 +18,7 @@ int cmd_sandbox_exec(int argc, char **argv);
 int cmd_wrap(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 
 #include "gateway/gwconfig.h"

@@ -6,6 +6,7 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"wrap", cmd_wrap, "run a stdio MCP server behind the gateway (host config drop-in)"},
+    {"serve", cmd_serve, "serve MCP over Streamable HTTP in front of many upstream servers"},
     {"check", cmd_check, "validate a configuration; report every error as file:line:col"},
     {"audit", cmd_audit, "verify or show a tamper-evident audit log"},
     {"keygen", cmd_keygen, "generate an API key and the hash the configuration keeps"},

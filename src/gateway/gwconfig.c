@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/srvconfig.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -25,20 +26,30 @@ static struct gw_config *config_new(void)
     struct gw_config *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    c->refs = 1;
     limits_default(&c->limits);
     c->audit.enabled = true;
     c->audit.flush_interval_us = 10000;
     c->audit.notifications = GW_AUDIT_NOTIF_DENIED;
     c->log_level = LOG_LVL_INFO;
+    memcpy(c->separator, "__", 3);
+    return c;
+}
+
+struct gw_config *gwconfig_ref(struct gw_config *c)
+{
+    if (c != NULL)
+        c->refs++;
     return c;
 }
 
 void gwconfig_free(struct gw_config *c)
 {
-    if (c == NULL)
+    if (c == NULL || --c->refs > 0)
         return;
     free(c->path);
     free(c->audit.file);
+    srvconfig_free(c);
     policy_unref(c->policy);
     sandbox_free(c->sandbox);
     free(c);
@@ -126,8 +137,9 @@ static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct g
 
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"version", "log", "limits", "audit", "policy", "sandbox",
-                                       NULL};
+    static const char *const keys[] = {"version", "log",     "limits",    "audit",
+                                       "policy",  "sandbox", "listen",    "admin",
+                                       "servers", "separator", "namespacing", NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
     if (c == NULL)
@@ -164,6 +176,8 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     const json_t *sb = json_object_get(root, "sandbox");
     if (sb != NULL)
         c->sandbox = sandbox_compile(doc, sb, errs);
+    if (c->policy != NULL)
+        srvconfig_compile(doc, c, errs);
     if (errs->n > nerr || c->policy == NULL)
         goto fail;
     return c;

@@ -1,6 +1,7 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
- * Top-level keys: version (1), log, limits, audit, policy, sandbox. Unknown keys are
+ * Top-level keys: version (1), log, limits, audit, policy, sandbox, and for
+ * serve: listen, admin, servers, separator, namespacing. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -37,14 +38,58 @@ struct gw_audit_cfg {
     enum gw_audit_notif notifications;
 };
 
+/* An HTTP listener of serve (public MCP endpoint or admin). */
+struct gw_listen {
+    bool set;
+    char *host;             /* default 127.0.0.1 */
+    uint16_t port;          /* 0: ephemeral */
+    char *tls_cert;
+    char *tls_key;
+    char **allowed_hosts;   /* NULL-terminated, or NULL for the loopback default */
+    char **allowed_origins; /* NULL-terminated, or NULL: same-origin only */
+    char *path;             /* MCP endpoint path, default /mcp */
+};
+
+/* One upstream server of serve (servers: NAME: ...). */
+struct gw_server {
+    char *name;              /* [a-z][a-z0-9-]*, at most 32 */
+    char **argv;             /* stdio: command and args (NULL-terminated); NULL for url */
+    char **env;              /* extra "NAME=value" for the child (NULL-terminated) or NULL */
+    char *cwd;
+    char *url;               /* Streamable HTTP upstream */
+    char **headers;          /* "Name: value" lines for url upstreams (NULL-terminated) */
+    uint64_t timeout_us;     /* request timeout for this server; 0: limits.request_timeout */
+    struct policy *policy;   /* one reference: the server's own, or the top-level one */
+    struct sandbox_profile *sandbox; /* owned; NULL: unsandboxed */
+};
+
+enum gw_ns_mode { GW_NS_AUTO = 0, GW_NS_ALWAYS, GW_NS_NEVER };
+
 struct gw_config {
+    int refs;              /* gwconfig_ref/gwconfig_free */
     char *path;            /* NULL for the built-in default */
     struct gw_limits limits;
     struct gw_audit_cfg audit;
     enum log_level log_level;
     struct policy *policy; /* one reference */
     struct sandbox_profile *sandbox; /* owned; NULL: the server runs unsandboxed */
+    /* serve */
+    struct gw_listen listen;
+    struct gw_listen admin;
+    struct gw_server *servers;
+    size_t nservers;
+    char separator[8];     /* between server and tool names, default "__" */
+    enum gw_ns_mode namespacing;
 };
+
+/* Adds an upstream given on the command line (--upstream NAME=URL or
+ * NAME='CMD ARGS', or the command after --). -1 with a sentence in err. */
+int gwconfig_add_server(struct gw_config *c, const char *name, const char *url,
+                        char *const *argv, char *err, size_t errlen);
+/* Whether tools of this configuration are shown as server<sep>tool. */
+bool gwconfig_namespaced(const struct gw_config *c);
+/* Looks an upstream up by name; NULL when unknown. */
+const struct gw_server *gwconfig_server(const struct gw_config *c, const char *name, size_t len);
 
 /* Loads and compiles a file; NULL after reporting every error to errs. */
 struct gw_config *gwconfig_load(const char *path, struct cfg_errors *errs);
@@ -52,7 +97,9 @@ struct gw_config *gwconfig_load(const char *path, struct cfg_errors *errs);
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs);
 /* The built-in safe default (no file). */
 struct gw_config *gwconfig_default(void);
+/* Drops a reference (the creator holds one); frees at zero. NULL-safe. */
 void gwconfig_free(struct gw_config *c);
+struct gw_config *gwconfig_ref(struct gw_config *c);
 /* The default audit path: $XDG_STATE_HOME/mcpwall/audit.jsonl or
  * ~/.local/state/mcpwall/audit.jsonl (directories created 0700). */
 int gwconfig_default_audit_path(char *out, size_t outsz);

@@ -120,6 +120,7 @@ static char *args_preview(struct gw_msg *m, char sha[65])
 
 static void audit_refusal(struct gw_session *s, struct gw_msg *m)
 {
+    metrics_denial(s->metrics, s->server != NULL ? s->server : "", m->err.reason);
     if (s->audit == NULL)
         return;
     char sha[65] = "";
@@ -129,6 +130,7 @@ static void audit_refusal(struct gw_session *s, struct gw_msg *m)
     struct audit_rec r = {
         .session = s->id,
         .identity = s->identity,
+        .server = s->server,
         .dir = dir_names[m->dir],
         .kind = m->tape->n > 0 ? kind_name(m->v.kind) : "message",
         .method = m->v.method_str,
@@ -158,17 +160,20 @@ static void audit_refusal(struct gw_session *s, struct gw_msg *m)
 static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
                              int error_code, const char *result_raw, size_t result_len)
 {
+    uint64_t now = mono_us();
+    metrics_request(s->metrics, s->server != NULL ? s->server : "", p->method_name,
+                    p->target_kind == POL_TOOL ? p->target : NULL, outcome, now - p->t_in);
     if (s->audit == NULL)
         return;
-    uint64_t now = mono_us();
     struct audit_rec r = {
         .session = s->id,
         .identity = s->identity,
         .dir = dir_names[p->dir],
+        .server = s->server,
         .kind = "request",
         .method = p->method_name,
         .decision = "allow",
-        .rule = p->rule,
+        .rule = p->rule[0] != '\0' ? p->rule : NULL,
         .outcome = outcome,
         .error_code = error_code,
         .have_latency = true,
@@ -197,6 +202,31 @@ void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra
         .extra = extra,
     };
     audit_append(s->audit, &r);
+}
+
+void gw_audit_sandbox_event(struct gw_session *s, const char *line, size_t len)
+{
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    const char *rule = json_string_value(json_object_get(ev, "rule"));
+    if (rule != NULL && s->audit != NULL) {
+        char rname[64];
+        snprintf(rname, sizeof(rname), "sandbox.%s", rule);
+        json_t *extra = json_pack("{s:s?}", "denied", json_string_value(json_object_get(ev, "what")));
+        struct audit_rec r = {
+            .event = "sandbox",
+            .session = s->id,
+            .identity = s->identity,
+            .server = s->server,
+            .decision = "deny",
+            .rule = rname,
+            .reason = json_string_value(json_object_get(ev, "detail")),
+            .extra = extra,
+        };
+        audit_append(s->audit, &r);
+        json_decref(extra);
+        metrics_denial(s->metrics, s->server != NULL ? s->server : "", rname);
+    }
+    json_decref(ev);
 }
 
 /* ---- deadlines: one FIFO per session, one timer for its head -------------- */
@@ -487,7 +517,8 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
         p->target = strndup(m->target, m->target_len);
     if (m->args != JT_NONE && s->audit != NULL)
         p->args_preview = args_preview(m, p->args_sha256);
-    p->rule = m->rule;
+    if (m->rule != NULL)
+        str_copy(p->rule, m->rule, sizeof(p->rule));
     p->t_in = m->t_in;
     if (s->cfg->limits.request_timeout_us > 0)
         deadline_add(s, p, m->t_in + s->cfg->limits.request_timeout_us);

@@ -37,6 +37,8 @@ void gw_server_oversize(struct gw_session *s, const struct frame_item *it);
  * naming `why` (e.g. "the MCP server exited with status 1"). Further client
  * requests are answered with the same error. */
 void gw_upstream_gone(struct gw_session *s, const char *why);
+/* Audits one violation line reported by the sandbox (sandbox.h's event pipe). */
+void gw_audit_sandbox_event(struct gw_session *s, const char *line, size_t len);
 /* Writes a session start/stop event to the audit log. */
 void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra);
 

@@ -61,6 +61,46 @@ void gw_session_free(struct gw_session *s)
     s->policy = NULL;
 }
 
+void gw_session_set_policy(struct gw_session *s, struct policy *p)
+{
+    struct policy *old = s->policy;
+    s->policy = policy_ref(p);
+    policy_unref(old);
+}
+
+int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,
+                               const json_t *init_result, struct rpc_err *e)
+{
+    /* Run the lifecycle over the two messages as if they had passed through. */
+    json_t *req = json_pack("{s:s,s:i,s:s,s:O}", "jsonrpc", "2.0", "id", 0, "method",
+                            "initialize", "params", init_params);
+    json_t *res = json_pack("{s:s,s:i,s:O}", "jsonrpc", "2.0", "id", 0, "result", init_result);
+    struct rpc_msg mreq = {.kind = RPC_REQUEST, .root = req, .method = "initialize",
+                           .method_len = 10};
+    struct rpc_msg mres = {.kind = RPC_RESULT, .root = res};
+    int rc = -1;
+    if (req == NULL || res == NULL)
+        goto out;
+    mreq.id = json_object_get(req, "id");
+    mreq.params = json_object_get(req, "params");
+    mres.id = json_object_get(res, "id");
+    mres.result = json_object_get(res, "result");
+    bool rw;
+    const struct mcp_method *mm = mcp_method_lookup("initialize", 10);
+    const struct mcp_method *mi = mcp_method_lookup("notifications/initialized", 25);
+    struct rpc_msg mnot = {.kind = RPC_NOTIFICATION, .method = "notifications/initialized",
+                           .method_len = 25};
+    if (mcp_lc_client(&s->lc, &mreq, mm, &rw, e) != MCP_LC_PASS ||
+        mcp_lc_server(&s->lc, &mres, NULL, true, e) != MCP_LC_PASS ||
+        mcp_lc_client(&s->lc, &mnot, mi, &rw, e) != MCP_LC_PASS)
+        goto out;
+    rc = 0;
+out:
+    json_decref(req);
+    json_decref(res);
+    return rc;
+}
+
 struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,
                                   size_t keylen)
 {

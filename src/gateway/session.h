@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "audit/metrics.h"
 #include "gateway/gwconfig.h"
 #include "policy/policy.h"
 #include "proto/jtape.h"
@@ -47,7 +48,7 @@ struct gw_pending {
     char *target;                /* owned; tool/prompt name or resource URI */
     char args_sha256[65];        /* "" when the request had no arguments */
     char *args_preview;          /* owned; bounded JSON preview, or NULL */
-    const char *rule;            /* borrowed from the session's policy */
+    char rule[96];               /* copied: a reload may swap the policy meanwhile */
     uint64_t t_in;               /* µs: request received */
     uint64_t gw_us;              /* µs spent in mcpwall on the request */
     uint64_t deadline;           /* µs (monotonic); 0: none */
@@ -62,6 +63,8 @@ struct gw_session {
     const struct gw_config *cfg;  /* borrowed: outlives the session */
     struct policy *policy;        /* reference held */
     struct audit_log *audit;      /* borrowed, may be NULL */
+    struct metrics *metrics;      /* borrowed, may be NULL */
+    const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
     /* All requests share one timeout, so deadlines are in arrival order: a
@@ -82,6 +85,13 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
                     struct audit_log *audit, const struct gw_io *io, void *io_ud);
 /* Releases pending entries (without answering them) and references. */
 void gw_session_free(struct gw_session *s);
+/* Replaces the policy (after a reload); requests in flight keep their rule. */
+void gw_session_set_policy(struct gw_session *s, struct policy *p);
+/* Records a handshake done outside the pipeline (an HTTP upstream whose
+ * client session initialized itself): params of the initialize request and
+ * the server's result. 0, or -1 with *e when the result is unacceptable. */
+int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,
+                               const json_t *init_result, struct rpc_err *e);
 
 /* Adds a request by its id key (rpc_id_key form). NULL on a duplicate or OOM. */
 struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const char *key,

@@ -12,6 +12,7 @@
 
 #include "gateway/pipeline.h"
 #include "transport/chan.h"
+#include "transport/fdlines.h"
 #include "transport/child.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -25,14 +26,8 @@ struct wrap {
     struct chan host;
     struct chan server;
     struct child child;
-    struct event *err_ev;
-    struct buf errline;
-    struct event *sbx_ev;   /* sandbox violation events (sandboxed servers only) */
-    struct buf sbxline;
-    uint64_t err_window_start;
-    unsigned err_lines_in_window;
-    unsigned err_suppressed;
-    struct event *err_summary_ev;  /* prints the suppression count at window end */
+    struct fdlines errlines;       /* the server's stderr, rate limited, to our log */
+    struct fdlines sbxlines;       /* sandbox violation reports (sandboxed servers only) */
     struct event *exit_wait_ev;    /* stdout closed: give the process time to exit */
     struct event *audit_ev;        /* writes a waiting audit batch when it is due */
     bool exit_wait_over;
@@ -157,110 +152,24 @@ static const struct chan_ops host_ops = {host_line, host_oversize, host_read_end
 static const struct chan_ops server_ops = {server_line, server_oversize, server_read_end,
                                            server_write_error, on_activity};
 
-/* ---- server stderr -> our log ------------------------------------------------- */
+/* ---- server stderr -> our log; sandbox reports -> audit ----------------------- */
 
-static void log_server_line(struct wrap *w, const char *p, size_t n)
+static void server_stderr_line(void *ud, const char *p, size_t n)
 {
-    uint64_t now = mono_us();
-    if (now - w->err_window_start >= 1000000u && w->err_suppressed == 0) {
-        /* New window; while lines are being suppressed, the summary timer
-         * ends the window instead. */
-        w->err_window_start = now;
-        w->err_lines_in_window = 0;
-    }
-    if (++w->err_lines_in_window > STDERR_LINES_PER_SEC) {
-        if (w->err_suppressed++ == 0) {
-            struct timeval tv = {1, 0};
-            evtimer_add(w->err_summary_ev, &tv);
-        }
-        return;
-    }
-    log_info("server: %.*s", (int)(n > STDERR_LINE_MAX ? STDERR_LINE_MAX : n), p);
+    (void)ud;
+    log_info("server: %.*s", (int)n, p);
 }
 
-static void err_summary_cb(evutil_socket_t fd, short what, void *arg)
+static void server_stderr_suppressed(void *ud, unsigned count)
 {
-    (void)fd;
-    (void)what;
-    struct wrap *w = arg;
-    if (w->err_suppressed > 0)
-        log_warnx("server: (%u stderr lines suppressed)", w->err_suppressed);
-    w->err_suppressed = 0;
-    w->err_lines_in_window = 0;
-    w->err_window_start = mono_us();
+    (void)ud;
+    log_warnx("server: (%u stderr lines suppressed)", count);
 }
 
-static void stderr_cb(evutil_socket_t fd, short what, void *arg)
+static void sandbox_line(void *ud, const char *p, size_t n)
 {
-    (void)what;
-    struct wrap *w = arg;
-    char chunk[8192];
-    ssize_t r = read(fd, chunk, sizeof(chunk));
-    if (r <= 0) {
-        if (r < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (buf_used(&w->errline) > 0)
-            log_server_line(w, buf_head(&w->errline), buf_used(&w->errline));
-        buf_reset(&w->errline);
-        event_del(w->err_ev);
-        return;
-    }
-    for (ssize_t i = 0; i < r; i++) {
-        if (chunk[i] == '\n') {
-            log_server_line(w, buf_head(&w->errline), buf_used(&w->errline));
-            buf_reset(&w->errline);
-        } else if (buf_used(&w->errline) < STDERR_LINE_MAX) {
-            buf_append_char(&w->errline, chunk[i]);
-        }
-    }
-}
-
-/* One audit record per violation the sandbox reports (the sandbox has
- * already logged it). */
-static void sandbox_event(struct wrap *w, const char *line, size_t len)
-{
-    json_t *ev = json_loadb(line, len, 0, NULL);
-    const char *rule = json_string_value(json_object_get(ev, "rule"));
-    if (rule != NULL && w->audit != NULL) {
-        char rname[64];
-        snprintf(rname, sizeof(rname), "sandbox.%s", rule);
-        json_t *extra = json_pack("{s:s?}", "denied",
-                                  json_string_value(json_object_get(ev, "what")));
-        struct audit_rec r = {
-            .event = "sandbox",
-            .session = w->sess.id,
-            .identity = w->sess.identity,
-            .decision = "deny",
-            .rule = rname,
-            .reason = json_string_value(json_object_get(ev, "detail")),
-            .extra = extra,
-        };
-        audit_append(w->audit, &r);
-        json_decref(extra);
-    }
-    json_decref(ev);
-}
-
-static void sandbox_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    struct wrap *w = arg;
-    char chunk[4096];
-    ssize_t r = read(fd, chunk, sizeof(chunk));
-    if (r <= 0) {
-        if (r < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        event_del(w->sbx_ev);
-        return;
-    }
-    for (ssize_t i = 0; i < r; i++) {
-        if (chunk[i] == '\n') {
-            sandbox_event(w, buf_head(&w->sbxline), buf_used(&w->sbxline));
-            buf_reset(&w->sbxline);
-        } else if (buf_append_char(&w->sbxline, chunk[i]) < 0) {
-            buf_reset(&w->sbxline); /* an over-long line is dropped */
-        }
-    }
+    struct wrap *w = ud;
+    gw_audit_sandbox_event(&w->sess, p, n);
 }
 
 /* ---- signals and shutdown ------------------------------------------------------- */
@@ -504,16 +413,11 @@ int wrap_run(const struct wrap_opts *o)
     gw_audit_event(&w.sess, "start", start);
     json_decref(start);
 
-    buf_init(&w.errline, STDERR_LINE_MAX + 1);
-    w.err_ev = event_new(w.base, w.child.err_fd, EV_READ | EV_PERSIST, stderr_cb, &w);
-    event_add(w.err_ev, NULL);
-    buf_init(&w.sbxline, 4096);
-    if (w.child.ev_fd >= 0) {
-        w.sbx_ev = event_new(w.base, w.child.ev_fd, EV_READ | EV_PERSIST, sandbox_cb, &w);
-        event_add(w.sbx_ev, NULL);
-    }
+    fdlines_start(&w.errlines, w.base, w.child.err_fd, STDERR_LINE_MAX, STDERR_LINES_PER_SEC,
+                  server_stderr_line, server_stderr_suppressed, &w);
+    if (w.child.ev_fd >= 0)
+        fdlines_start(&w.sbxlines, w.base, w.child.ev_fd, 4096, 0, sandbox_line, NULL, &w);
     w.grace_ev = evtimer_new(w.base, grace_cb, &w);
-    w.err_summary_ev = evtimer_new(w.base, err_summary_cb, &w);
     w.exit_wait_ev = evtimer_new(w.base, exit_wait_cb, &w);
     w.audit_ev = evtimer_new(w.base, audit_timer_cb, &w);
     static const int fwd_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -528,36 +432,10 @@ int wrap_run(const struct wrap_opts *o)
     wrap_update(&w);
     event_base_dispatch(w.base);
 
-    /* Drain what is left of the server's stderr. */
-    for (int i = 0; i < 64; i++) {
-        char c[8192];
-        ssize_t r = read(w.child.err_fd, c, sizeof(c));
-        if (r <= 0)
-            break;
-        for (ssize_t j = 0; j < r; j++) {
-            if (c[j] == '\n') {
-                log_server_line(&w, buf_head(&w.errline), buf_used(&w.errline));
-                buf_reset(&w.errline);
-            } else if (buf_used(&w.errline) < STDERR_LINE_MAX) {
-                buf_append_char(&w.errline, c[j]);
-            }
-        }
-    }
-    /* What the sandbox reported while the server was stopping. */
-    for (int i = 0; w.child.ev_fd >= 0 && i < 64; i++) {
-        char c[4096];
-        ssize_t r = read(w.child.ev_fd, c, sizeof(c));
-        if (r <= 0)
-            break;
-        for (ssize_t j = 0; j < r; j++) {
-            if (c[j] == '\n') {
-                sandbox_event(&w, buf_head(&w.sbxline), buf_used(&w.sbxline));
-                buf_reset(&w.sbxline);
-            } else if (buf_append_char(&w.sbxline, c[j]) < 0) {
-                buf_reset(&w.sbxline);
-            }
-        }
-    }
+    /* What the server and the sandbox wrote while the server was stopping. */
+    fdlines_drain(&w.errlines);
+    if (w.child.ev_fd >= 0)
+        fdlines_drain(&w.sbxlines);
     status = wrap_exit_status(&w);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -581,14 +459,10 @@ int wrap_run(const struct wrap_opts *o)
             event_free(w.sig_ev[i]);
     event_free(w.sigchld_ev);
     event_free(w.grace_ev);
-    event_free(w.err_summary_ev);
     event_free(w.exit_wait_ev);
     event_free(w.audit_ev);
-    event_free(w.err_ev);
-    buf_free(&w.errline);
-    if (w.sbx_ev != NULL)
-        event_free(w.sbx_ev);
-    buf_free(&w.sbxline);
+    fdlines_free(&w.errlines);
+    fdlines_free(&w.sbxlines);
     chan_free(&w.host, false);
     chan_free(&w.server, true);
     child_close_fds(&w.child);

@@ -42,20 +42,6 @@ int sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
     return ok == 1 && len == SHA256_LEN ? 0 : -1;
 }
 
-int sha256_final_keep(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
-{
-    unsigned int len = 0;
-    int ok = EVP_DigestFinal_ex(c->md, out, &len);
-    return ok == 1 && len == SHA256_LEN ? 0 : -1;
-}
-
-int sha256_restart(struct sha256_ctx *c)
-{
-    if (c->md == NULL)
-        return sha256_init(c);
-    return EVP_DigestInit_ex2(c->md, sha256_md(), NULL) == 1 ? 0 : -1;
-}
-
 void sha256_abort(struct sha256_ctx *c)
 {
     if (c == NULL)
@@ -66,14 +52,8 @@ void sha256_abort(struct sha256_ctx *c)
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN])
 {
-    static _Thread_local EVP_MD_CTX *ctx;
     unsigned int len = 0;
-    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
-        return -1;
-    if (EVP_DigestInit_ex2(ctx, sha256_md(), NULL) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
-        EVP_DigestFinal_ex(ctx, out, &len) != 1)
-        return -1;
-    return len == SHA256_LEN ? 0 : -1;
+    return EVP_Digest(p, n, out, &len, sha256_md(), NULL) == 1 && len == SHA256_LEN ? 0 : -1;
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)

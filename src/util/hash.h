@@ -20,10 +20,6 @@ int sha256_update(struct sha256_ctx *c, const void *p, size_t n);
 int sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN]);
 /* Frees a context that will not be finalised. NULL-safe. */
 void sha256_abort(struct sha256_ctx *c);
-/* Finishes like sha256_final() but keeps the context for sha256_restart(). */
-int sha256_final_keep(struct sha256_ctx *c, uint8_t out[SHA256_LEN]);
-/* Starts a new digest on a kept context (allocating it on first use). */
-int sha256_restart(struct sha256_ctx *c);
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN]);
 /* Writes 64 lowercase hex digits and a NUL (out holds 65 bytes). */

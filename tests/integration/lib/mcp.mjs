@@ -103,3 +103,63 @@ export function rssKiB(pid) {
   const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
   return m ? Number(m[1]) : 0;
 }
+
+import { spawn } from "node:child_process";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+/** Starts `mcpwall serve ARGS...`; resolves once it listens, with its URLs. */
+export async function startServe(args, { env } = {}) {
+  const proc = spawn(MCPWALL, ["serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(env ?? {}) } });
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  proc.stdout.on("data", () => {});
+  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
+  await waitFor(() => /serving MCP at (\S+)/.test(err) || proc.exitCode !== null, 20000, "serve to listen");
+  const m = err.match(/serving MCP at (\S+)/);
+  if (!m) throw new Error(`serve did not start:\n${err}`);
+  const a = err.match(/admin endpoints at (http:\/\/[^/\s]+)/);
+  return {
+    proc,
+    url: m[1],
+    base: m[1].replace(/\/mcp$/, ""),
+    admin: a ? a[1] : m[1].replace(/\/mcp$/, ""),
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** The SDK client over Streamable HTTP. */
+export async function connectHttp(url, { capabilities = {}, headers } = {}) {
+  const transport = new StreamableHTTPClientTransport(new URL(url), headers ? { requestInit: { headers } } : undefined);
+  const client = new Client({ name: "mcpwall-it", version: "1.0.0" }, { capabilities });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Every page of a list method. */
+export async function listAll(client, method, key) {
+  const out = [];
+  let cursor;
+  do {
+    const r = await client[method](cursor ? { cursor } : {});
+    out.push(...r[key]);
+    cursor = r.nextCursor;
+  } while (cursor);
+  return out;
+}
+
+/** A free TCP port on loopback. */
+export async function freePort() {
+  const net = await import("node:net");
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}

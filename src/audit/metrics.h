@@ -1,0 +1,39 @@
+/* metrics.h - counters and latency histograms, rendered in the Prometheus
+ * text format (version 0.0.4) for the admin listener's /metrics.
+ *
+ * Series:
+ *   mcpwall_requests_total{server,method,tool,outcome}   completed requests
+ *   mcpwall_denials_total{server,reason}                 refused messages
+ *   mcpwall_request_duration_seconds{server,tool}        histogram
+ *   mcpwall_sessions_active, mcpwall_sessions_total
+ *   mcpwall_bytes_total{direction="in"|"out"}            client-side bytes
+ *   mcpwall_upstream_restarts_total{server}
+ *   mcpwall_rate_alerts_total{server}                    sessions over the per-minute threshold
+ * Label values come from names the gateway has judged; the number of series
+ * is capped (MAX_SERIES): further label sets are counted under tool="(other)",
+ * so a client calling random names cannot grow memory. Single-threaded, like
+ * the loop that owns it.
+ */
+#ifndef MCPWALL_AUDIT_METRICS_H
+#define MCPWALL_AUDIT_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+void metrics_request(struct metrics *m, const char *server, const char *method, const char *tool,
+                     const char *outcome, uint64_t latency_us);
+void metrics_denial(struct metrics *m, const char *server, const char *reason);
+void metrics_session(struct metrics *m, int delta);
+void metrics_bytes(struct metrics *m, uint64_t in, uint64_t out);
+void metrics_restart(struct metrics *m, const char *server);
+void metrics_rate_alert(struct metrics *m, const char *server);
+/* Appends the whole exposition to out. */
+int metrics_render(const struct metrics *m, struct buf *out);
+
+#endif
