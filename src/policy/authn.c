@@ -1,12 +1,14 @@
 #include "policy/authn.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -356,9 +358,23 @@ static char *doc_relative(const struct cfg_doc *doc, const char *p)
 /* Reads a JWKS file into is->keys. -1 with a sentence in err. */
 static int issuer_read_file(struct authn_issuer *is, char *err, size_t errlen)
 {
-    FILE *f = fopen(is->jwks_file, "rbe");
-    if (f == NULL) {
+    /* Non-blocking open and a regular-file check: a FIFO or a device named
+     * by mistake must not hang or flood the loader. */
+    int fd = open(is->jwks_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
         snprintf(err, errlen, "cannot open JWKS file %s: %m", is->jwks_file);
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "JWKS file %s is not a regular file", is->jwks_file);
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        snprintf(err, errlen, "cannot read JWKS file %s", is->jwks_file);
         return -1;
     }
     struct buf b;

@@ -10,6 +10,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "policy/apikey.h"
 #include "policy/authn.h"
@@ -199,12 +203,113 @@ static void test_through_authn(void **state)
     authn_unref(a);
 }
 
+/* Runs the mcpwall binary with argv and stdin text; returns its exit status
+ * and its standard output in out. */
+static int run_mcpwall(const char *const *args, const char *in, char *out, size_t outsz)
+{
+    extern char **environ;
+    const char *bin = getenv("MCPWALL_BIN");
+    if (bin == NULL)
+        bin = "./mcpwall";
+    int po[2], pi[2];
+    assert_int_equal(pipe(po), 0);
+    assert_int_equal(pipe(pi), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pi[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pi[1]);
+    posix_spawn_file_actions_addclose(&fa, po[0]);
+    char *argv[16];
+    size_t n = 0;
+    argv[n++] = (char *)bin;
+    for (size_t i = 0; args[i] != NULL && n < 15; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pi[0]);
+    close(po[1]);
+    if (in != NULL)
+        assert_int_equal(write(pi[1], in, strlen(in)), (ssize_t)strlen(in));
+    close(pi[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < outsz && (r = read(po[0], out + got, outsz - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    close(po[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* mcpwall keygen: the printed key authenticates with the printed hash. */
+static void test_keygen_command(void **state)
+{
+    (void)state;
+    char out[4096];
+    const char *a1[] = {"keygen", "--json", "--name", "ci-bot", "--role", "deploy", NULL};
+    assert_int_equal(run_mcpwall(a1, NULL, out, sizeof(out)), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    const char *key = json_string_value(json_object_get(j, "key"));
+    const char *hash = json_string_value(json_object_get(j, "hash"));
+    assert_true(apikey_well_formed(key, strlen(key)));
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "ci-bot");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "roles"), 0)), "deploy");
+    /* The YAML entry it prints by default parses as a configuration. */
+    const char *a2[] = {"keygen", "--name", "ci-bot", "--role", "deploy", "--role", "a:b", NULL};
+    assert_int_equal(run_mcpwall(a2, NULL, out, sizeof(out)), 0);
+    const char *entry = strstr(out, "  - name: ci-bot");
+    assert_non_null(entry);
+    char y[2048];
+    snprintf(y, sizeof(y), "auth:\n  api_keys:\n%.*s", (int)(strstr(entry, "\n\nClients") - entry + 1),
+             entry);
+    struct cfg_errors e;
+    cfg_errors_init(&e);
+    struct cfg_doc *d = cfg_load_mem("kg.yaml", y, strlen(y), false, &e);
+    assert_non_null(d);
+    struct authn *a = authn_compile(d, json_object_get(d->root, "auth"), &e);
+    if (a == NULL)
+        fail_msg("%s\n%s", y, e.n ? e.msgs[0] : "");
+    cfg_doc_free(d);
+    cfg_errors_free(&e);
+    authn_unref(a);
+    /* --rehash: a new hash for the same key, which verifies it. */
+    char in[128];
+    snprintf(in, sizeof(in), "%s\n", key);
+    const char *a3[] = {"keygen", "--rehash", "--json", NULL};
+    assert_int_equal(run_mcpwall(a3, in, out, sizeof(out)), 0);
+    json_t *j2 = json_loads(out, 0, NULL);
+    assert_null(json_object_get(j2, "key"));
+    const char *hash2 = json_string_value(json_object_get(j2, "hash"));
+    assert_string_not_equal(hash, hash2);
+    struct apikey_hash h;
+    char err[160];
+    assert_int_equal(apikey_hash_parse(hash2, &h, err, sizeof(err)), 0);
+    assert_true(apikey_verify(&h, key, strlen(key)));
+    assert_int_equal(apikey_hash_parse(hash, &h, err, sizeof(err)), 0);
+    assert_true(apikey_verify(&h, key, strlen(key)));
+    /* The stored hash never contains the key. */
+    assert_null(strstr(hash, key + 18));
+    json_decref(j2);
+    json_decref(j);
+    /* Usage errors. */
+    const char *a4[] = {"keygen", "--name", "bad name", NULL};
+    assert_int_equal(run_mcpwall(a4, NULL, out, sizeof(out)), 2);
+    const char *a5[] = {"keygen", "--rehash", NULL};
+    assert_int_equal(run_mcpwall(a5, "not a key\n", out, sizeof(out)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_through_authn),
+        cmocka_unit_test(test_keygen_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
