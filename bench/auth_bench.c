@@ -119,21 +119,30 @@ int main(int argc, char **argv)
     close(fd);
     char key[APIKEY_LEN + 1], stored[APIKEY_HASH_MAX];
     apikey_generate(key, stored);
-    char y2[2048];
-    snprintf(y2, sizeof(y2),
-             "auth:\n  resource: https://gw/mcp\n  api_keys:\n    - {name: k, hash: \"%s\", "
-             "roles: [dev]}\n  jwt: {issuer: https://idp, jwks_file: %s}\n",
-             stored, path);
-    struct cfg_errors errs;
-    cfg_errors_init(&errs);
-    struct cfg_doc *d = cfg_load_mem("bench.yaml", y2, strlen(y2), false, &errs);
-    struct authn *a = d ? authn_compile(d, json_object_get(d->root, "auth"), &errs) : NULL;
-    cfg_doc_free(d);
-    unlink(path);
-    if (a == NULL) {
-        cfg_errors_print(&errs, stderr);
-        return 1;
+    struct authn *a = NULL, *cold = NULL;
+    for (int i = 0; i < 2; i++) {
+        char y2[2048];
+        snprintf(y2, sizeof(y2),
+                 "auth:\n  resource: https://gw/mcp\n  token_cache: %s\n  api_keys:\n"
+                 "    - {name: k, hash: \"%s\", roles: [dev]}\n"
+                 "  jwt: {issuer: https://idp, jwks_file: %s}\n",
+                 i == 0 ? "0" : "1024", stored, path);
+        struct cfg_errors errs;
+        cfg_errors_init(&errs);
+        struct cfg_doc *d = cfg_load_mem("bench.yaml", y2, strlen(y2), false, &errs);
+        struct authn *made = d ? authn_compile(d, json_object_get(d->root, "auth"), &errs) : NULL;
+        cfg_doc_free(d);
+        if (made == NULL) {
+            cfg_errors_print(&errs, stderr);
+            return 1;
+        }
+        cfg_errors_free(&errs);
+        if (i == 0)
+            cold = made;
+        else
+            a = made;
     }
+    unlink(path);
     char payload[512];
     snprintf(payload, sizeof(payload),
              "{\"iss\":\"https://idp\",\"aud\":\"https://gw/mcp\",\"sub\":\"alice\",\"exp\":%llu,"
@@ -144,11 +153,13 @@ int main(int argc, char **argv)
     char *forged = strdup(tr);
     forged[strlen(forged) - 5] ^= 1;
     printf("auth_bench: %ld calls per case (one thread)\n", iters);
-    run(a, "api key", key, iters, AUTHN_OK);
-    run(a, "jwt RS256 (2048)", tr, iters, AUTHN_OK);
-    run(a, "jwt ES256", te, iters, AUTHN_OK);
-    run(a, "jwt EdDSA", td, iters, AUTHN_OK);
-    run(a, "jwt forged signature", forged, iters, AUTHN_INVALID_TOKEN);
+    run(cold, "api key", key, iters, AUTHN_OK);
+    run(cold, "jwt RS256 (2048)", tr, iters, AUTHN_OK);
+    run(cold, "jwt ES256", te, iters, AUTHN_OK);
+    run(cold, "jwt EdDSA", td, iters, AUTHN_OK);
+    run(cold, "jwt forged signature", forged, iters, AUTHN_INVALID_TOKEN);
+    run(a, "jwt RS256, cached", tr, iters, AUTHN_OK);
+    run(a, "jwt ES256, cached", te, iters, AUTHN_OK);
     secret_wipe(key, sizeof(key));
     free(tr);
     free(te);
@@ -160,9 +171,9 @@ int main(int argc, char **argv)
     free(y);
     free(ex);
     authn_unref(a);
+    authn_unref(cold);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
     EVP_PKEY_free(ed);
-    cfg_errors_free(&errs);
     return 0;
 }

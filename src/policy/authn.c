@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "policy/jwt.h"
 #include "policy/secrets.h"
@@ -79,8 +80,23 @@ struct authn_issuer {
     long file_mtime_ns;
 };
 
+/* A verified JWT, remembered by the SHA-256 of its bytes so the next request
+ * with the same token costs a hash instead of a signature check. Only
+ * successes are kept; an entry is valid until the token's exp (+ skew) and
+ * only for the key-set generation it was verified with (any key-set change
+ * forgets everything, so a removed key stops working at once). */
+struct authn_cached {
+    uint8_t digest[SHA256_LEN];
+    struct identity *id;
+    uint64_t valid_until_us;
+    uint64_t gen;
+};
+
 struct authn {
     int refs;
+    struct authn_cached *cache; /* token_cache slots, direct-mapped; NULL: off */
+    size_t ncache;
+    uint64_t keygen;            /* bumped whenever a key set changes */
     char *resource;
     char *prm_url;
     char *prm_path[2];
@@ -605,6 +621,7 @@ static void compile_apikeys(struct authn *a, const struct cfg_doc *doc, const js
 }
 
 static const char *const auth_keys[] = {"resource",
+                                        "token_cache",
                                         "resource_metadata_url",
                                         "resource_name",
                                         "resource_documentation",
@@ -661,6 +678,7 @@ static struct authn *authn_alloc(void)
         return NULL;
     a->refs = 1;
     a->max_token = JWT_DEFAULT_MAX_TOKEN;
+    a->ncache = AUTHN_DEFAULT_TOKEN_CACHE;
     map_init(&a->key_by_id);
     a->required_scope_str = strdup("");
     if (a->required_scope_str == NULL) {
@@ -774,6 +792,8 @@ struct authn *authn_compile(const struct cfg_doc *doc, const json_t *sec, struct
             cfg_err(e, doc, sec, "max_token_bytes", 0, "max_token_bytes must be at least 512");
         a->max_token = (size_t)v;
     }
+    if (cfg_get_uint(e, doc, sec, "token_cache", 1u << 20, &v) == 0)
+        a->ncache = (size_t)v;
     const json_t *keys = json_object_get(sec, "api_keys");
     if (keys != NULL)
         compile_apikeys(a, doc, keys, e);
@@ -808,6 +828,8 @@ struct authn *authn_compile(const struct cfg_doc *doc, const json_t *sec, struct
     if (e->n != nerr)
         goto fail;
     if (join_scopes(a) < 0)
+        goto fail;
+    if (a->ncache > 0 && a->niss > 0 && (a->cache = calloc(a->ncache, sizeof(*a->cache))) == NULL)
         goto fail;
     if (a->resource != NULL && build_prm(a, &scopes_supported, &auth_servers, name, docurl) < 0)
         goto fail;
@@ -872,6 +894,9 @@ void authn_unref(struct authn *a)
     }
     free(a->keys);
     map_free(&a->key_by_id);
+    for (size_t i = 0; a->cache != NULL && i < a->ncache; i++)
+        identity_unref(a->cache[i].id);
+    free(a->cache);
     for (size_t i = 0; i < a->niss; i++)
         issuer_clear(&a->iss[i]);
     free(a->iss);
@@ -1023,6 +1048,7 @@ static void issuer_fetch_done(void *ud, struct http_creq *r, const struct http_c
             is->keys = k;
             is->loaded = true;
             a->stats.jwks_loaded++;
+            a->keygen++;
             ok = true;
         }
     }
@@ -1054,6 +1080,7 @@ static void issuer_reread(struct authn_issuer *is, bool force)
         return;
     }
     a->stats.jwks_loaded++;
+    a->keygen++;
     if (stat(is->jwks_file, &st) == 0) {
         is->file_mtime = st.st_mtim.tv_sec;
         is->file_mtime_ns = st.st_mtim.tv_nsec;
@@ -1477,7 +1504,32 @@ static void auth_token(struct authn *a, const char *tok, size_t len, bool allow_
         auth_apikey(a, tok, len, res);
         return;
     }
+    struct authn_cached *slot = NULL;
+    uint8_t d[SHA256_LEN];
+    if (a->cache != NULL && sha256(tok, len, d) == 0) {
+        uint64_t ix = 0;
+        memcpy(&ix, d, sizeof(ix));
+        slot = &a->cache[ix % a->ncache];
+        if (slot->id != NULL && slot->gen == a->keygen && now_wall(a) < slot->valid_until_us &&
+            CRYPTO_memcmp(slot->digest, d, sizeof(d)) == 0) {
+            a->stats.cache_hits++;
+            res->id = identity_ref(slot->id);
+            set_result(res, AUTHN_OK, "ok", NULL);
+            return;
+        }
+    }
     auth_jwt(a, tok, len, allow_fetch, res);
+    if (slot != NULL && res->status == AUTHN_OK && res->id->expires_us != 0) {
+        identity_unref(slot->id);
+        memcpy(slot->digest, d, sizeof(d));
+        slot->id = identity_ref(res->id);
+        slot->gen = a->keygen;
+        const struct authn_issuer *is = NULL;
+        for (size_t i = 0; i < a->niss && is == NULL; i++)
+            if (strcmp(a->iss[i].issuer, res->id->issuer) == 0)
+                is = &a->iss[i];
+        slot->valid_until_us = res->id->expires_us + (uint64_t)(is ? is->skew_s : 0) * 1000000u;
+    }
 }
 
 static void count_result(struct authn *a, const struct authn_result *res)

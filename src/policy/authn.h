@@ -18,6 +18,8 @@
  *     resource_documentation: https://...     # metadata, optional
  *     resource_metadata_url: https://...      # default: derived from resource
  *     max_token_bytes: 8KiB
+ *     token_cache: 1024                       # verified JWTs remembered; 0: off
+ *     token_cache: 1024                       # verified JWTs remembered; 0: off
  *     api_keys:
  *       - name: alice-laptop                  # principal apikey:alice-laptop
  *         hash: "hmac-sha256$...$...$..."      # from mcpwall keygen
@@ -82,6 +84,7 @@ struct http_request;
 
 #define AUTHN_MAX_WAITERS    1024u /* requests held per issuer for a key fetch */
 #define AUTHN_MAX_SKEW_S     300u  /* clock_skew is at most this */
+#define AUTHN_DEFAULT_TOKEN_CACHE 1024u /* verified JWTs remembered (token_cache) */
 #define AUTHN_PRM_WELL_KNOWN "/.well-known/oauth-protected-resource"
 
 /* ---- configuration ---- */
@@ -209,6 +212,7 @@ struct authn_stats {
     uint64_t jwks_loaded;   /* key sets taken into use (after the first) */
     uint64_t kid_refreshes; /* fetches triggered by an unknown kid */
     uint64_t kid_refused;   /* unknown kids refused by the rate limit */
+    uint64_t cache_hits;    /* JWTs accepted from the verified-token cache */
 };
 const struct authn_stats *authn_stats(const struct authn *a);
 

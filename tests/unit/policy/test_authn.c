@@ -724,9 +724,9 @@ static void test_jwks_rotation(void **state)
     t_rot = tok_for(&k_rot);
     assert_int_equal(call_with(&e, t_rot), 200);
     assert_int_equal(jwks_hits, 2);
-    /* The removed key fails now that the set has been refreshed. */
-    free(t_rsa);
-    t_rsa = tok_for(&k_rsa);
+    /* The removed key fails now that the set has been refreshed: the very
+     * token that passed (and was remembered by the verified-token cache)
+     * before the rotation. */
     assert_int_equal(call_with(&e, t_rsa), 401);
     assert_int_equal(jwks_hits, 2);
     assert_int_equal(call_with(&e, t_ec), 200);
@@ -906,6 +906,64 @@ static void test_jwks_file_rotation(void **state)
     authn_unref(a);
 }
 
+/* The verified-token cache: a repeat costs a hash, but never outlives the
+ * token's exp, and a tampered copy is a miss. */
+static void test_token_cache(void **state)
+{
+    (void)state;
+    const struct tkey *set1[] = {&k_ed};
+    char *j = tk_jwks(set1, 1);
+    tk_write("cache-jwks.json", j, 0644);
+    free(j);
+    struct authn *a = compile_ok("auth:\n  resource: " RES "\n  jwt:\n    issuer: " ISS "\n"
+                                 "    jwks_file: cache-jwks.json\n    clock_skew: 30s\n");
+    fake_now = wall_us();
+    authn_set_clock(a, fake_clock, NULL);
+    char *t = tok_for(&k_ed); /* exp = now + 3600 */
+    char h[4096];
+    snprintf(h, sizeof(h), "Bearer %s", t);
+    struct authn_result res;
+    for (int i = 0; i < 3; i++) {
+        authn_authenticate(a, h, 1, NULL, &res);
+        assert_int_equal(res.status, AUTHN_OK);
+        assert_string_equal(res.id->principal, "jwt:" ISS "#alice");
+        identity_unref(res.id);
+    }
+    assert_int_equal(authn_stats(a)->cache_hits, 2);
+    /* A tampered copy is verified (and refused), not served from the cache. */
+    h[strlen(h) - 2] = h[strlen(h) - 2] == 'A' ? 'B' : 'A';
+    authn_authenticate(a, h, 1, NULL, &res);
+    assert_int_equal(res.status, AUTHN_INVALID_TOKEN);
+    snprintf(h, sizeof(h), "Bearer %s", t);
+    /* Within exp + skew: still served; past it: expired, cache or not. */
+    fake_now += (3600u + 29u) * 1000000u;
+    authn_authenticate(a, h, 1, NULL, &res);
+    assert_int_equal(res.status, AUTHN_OK);
+    identity_unref(res.id);
+    assert_int_equal(authn_stats(a)->cache_hits, 3);
+    fake_now += 2u * 1000000u;
+    authn_authenticate(a, h, 1, NULL, &res);
+    assert_int_equal(res.status, AUTHN_INVALID_TOKEN);
+    assert_string_equal(res.reason, "expired");
+    assert_int_equal(authn_stats(a)->cache_hits, 3);
+    free(t);
+    authn_unref(a);
+    /* token_cache: 0 turns it off. */
+    a = compile_ok("auth:\n  resource: " RES "\n  token_cache: 0\n  jwt:\n    issuer: " ISS
+                   "\n    jwks_file: cache-jwks.json\n");
+    authn_set_clock(a, fake_clock, NULL);
+    t = tok_for(&k_ed);
+    snprintf(h, sizeof(h), "Bearer %s", t);
+    for (int i = 0; i < 2; i++) {
+        authn_authenticate(a, h, 1, NULL, &res);
+        assert_int_equal(res.status, AUTHN_OK);
+        identity_unref(res.id);
+    }
+    assert_int_equal(authn_stats(a)->cache_hits, 0);
+    free(t);
+    authn_unref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -921,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_jwks_shared_fetch_and_client_gone),
         cmocka_unit_test(test_jwks_unavailable_and_periodic),
         cmocka_unit_test(test_jwks_file_rotation),
+        cmocka_unit_test(test_token_cache),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     free(jwks_doc);
