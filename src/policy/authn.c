@@ -465,6 +465,10 @@ static void compile_issuer(struct authn *a, const struct cfg_doc *doc, const jso
     if (cfg_dup_str(e, doc, o, "issuer", &is->issuer) == 1)
         cfg_err(e, doc, o, NULL, CFG_SELF,
                 "a jwt issuer needs 'issuer' (the exact iss of its tokens)");
+    if (is->issuer != NULL && (strlen(is->issuer) > 250 || strchr(is->issuer, '#') != NULL ||
+                               !name_ok(is->issuer, false)))
+        cfg_err(e, doc, o, "issuer", 0,
+                "issuer is at most 250 printable characters without spaces, quotes or '#'");
     for (size_t i = 0; is->issuer != NULL && i < is->index; i++) {
         if (a->iss[i].issuer != NULL && strcmp(a->iss[i].issuer, is->issuer) == 0)
             cfg_err(e, doc, o, "issuer", 0, "issuer '%s' is configured twice", is->issuer);
@@ -1442,6 +1446,7 @@ static void auth_jwt(struct authn *a, const char *tok, size_t len, bool allow_fe
         goto out;
     }
     snprintf(principal, plen, "jwt:%s#%s", is->issuer, sub);
+    MW_ASSERT(strlen(principal) <= IDENTITY_MAX_PRINCIPAL); /* issuer <= 250, sub <= 255 */
     const json_t *nm = jwt_claim(t.claims, is->name_claim);
     const char *display = json_string_value(nm);
     if (display == NULL || !name_ok(display, true))

@@ -33,6 +33,10 @@
 
 #define IDENTITY_MAX_ITEMS 256u
 #define IDENTITY_MAX_NAME  256u
+/* Longest principal authentication produces ("jwt:" + issuer of at most 250
+ * bytes + "#" + sub of at most 255). Size principal buffers to it + 1:
+ * truncating a principal could merge two callers. */
+#define IDENTITY_MAX_PRINCIPAL 512u
 
 enum identity_method {
     IDENTITY_ANONYMOUS = 0,
