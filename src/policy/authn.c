@@ -96,7 +96,7 @@ struct authn {
     int refs;
     struct authn_cached *cache; /* token_cache slots, direct-mapped; NULL: off */
     size_t ncache;
-    uint64_t keygen;            /* bumped whenever a key set changes */
+    uint64_t keygen; /* bumped whenever a key set changes */
     char *resource;
     char *prm_url;
     char *prm_path[2];

@@ -82,10 +82,10 @@ struct http_client;
 struct http_listener;
 struct http_request;
 
-#define AUTHN_MAX_WAITERS    1024u /* requests held per issuer for a key fetch */
-#define AUTHN_MAX_SKEW_S     300u  /* clock_skew is at most this */
+#define AUTHN_MAX_WAITERS         1024u /* requests held per issuer for a key fetch */
+#define AUTHN_MAX_SKEW_S          300u  /* clock_skew is at most this */
 #define AUTHN_DEFAULT_TOKEN_CACHE 1024u /* verified JWTs remembered (token_cache) */
-#define AUTHN_PRM_WELL_KNOWN "/.well-known/oauth-protected-resource"
+#define AUTHN_PRM_WELL_KNOWN      "/.well-known/oauth-protected-resource"
 
 /* ---- configuration ---- */
 

@@ -12,8 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cfg_errors e;
     cfg_errors_init(&e);
-    struct cfg_doc *d = cfg_load_mem("fuzz.yaml", (const char *)data, size,
-                                     size > 0 && data[0] == '{', &e);
+    struct cfg_doc *d =
+        cfg_load_mem("fuzz.yaml", (const char *)data, size, size > 0 && data[0] == '{', &e);
     if (d != NULL && json_is_object(d->root)) {
         struct authn *a = authn_compile(d, json_object_get(d->root, "auth"), &e);
         if (a != NULL) {

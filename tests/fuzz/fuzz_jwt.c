@@ -66,8 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (k != NULL)
             jwt_verify(&t, k, &err);
         const char *aud[] = {"https://gw.fuzz/mcp"};
-        struct jwt_rules r = {.issuer = "https://idp.fuzz", .audiences = aud, .naud = 1,
-                              .now = 1800000000, .skew = 60};
+        struct jwt_rules r = {.issuer = "https://idp.fuzz",
+                              .audiences = aud,
+                              .naud = 1,
+                              .now = 1800000000,
+                              .skew = 60};
         jwt_check_claims(&t, &r, &err);
         jwt_claim(t.claims, "realm_access.roles");
         jwt_free(&t);

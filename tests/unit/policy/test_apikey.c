@@ -258,15 +258,16 @@ static void test_keygen_command(void **state)
     const char *hash = json_string_value(json_object_get(j, "hash"));
     assert_true(apikey_well_formed(key, strlen(key)));
     assert_string_equal(json_string_value(json_object_get(j, "name")), "ci-bot");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "roles"), 0)), "deploy");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "roles"), 0)),
+                        "deploy");
     /* The YAML entry it prints by default parses as a configuration. */
     const char *a2[] = {"keygen", "--name", "ci-bot", "--role", "deploy", "--role", "a:b", NULL};
     assert_int_equal(run_mcpwall(a2, NULL, out, sizeof(out)), 0);
     const char *entry = strstr(out, "  - name: ci-bot");
     assert_non_null(entry);
     char y[2048];
-    snprintf(y, sizeof(y), "auth:\n  api_keys:\n%.*s", (int)(strstr(entry, "\n\nClients") - entry + 1),
-             entry);
+    snprintf(y, sizeof(y), "auth:\n  api_keys:\n%.*s",
+             (int)(strstr(entry, "\n\nClients") - entry + 1), entry);
     struct cfg_errors e;
     cfg_errors_init(&e);
     struct cfg_doc *d = cfg_load_mem("kg.yaml", y, strlen(y), false, &e);

@@ -238,8 +238,7 @@ static void test_nothing_secret_is_written(void **state)
                 struct cred_wait *w = NULL;
                 struct got g = {0};
                 err[0] = '\0';
-                int rc = cred_acquire(cr, who ? eve : dave, got_cb, &g, &t, &w, err,
-                                      sizeof(err));
+                int rc = cred_acquire(cr, who ? eve : dave, got_cb, &g, &t, &w, err, sizeof(err));
                 if (rc == 1) {
                     aenv_run_until(&e, &g.done);
                     t = g.tok;
@@ -253,8 +252,8 @@ static void test_nothing_secret_is_written(void **state)
                     buf_init(&line, 4096);
                     cred_header_line(cr, t, &line);
                     const char *pass[] = {"Authorization: Bearer x", NULL};
-                    char **hh = cred_upstream_headers(NULL, pass, buf_head(&line), apikey,
-                                                      strlen(apikey));
+                    char **hh =
+                        cred_upstream_headers(NULL, pass, buf_head(&line), apikey, strlen(apikey));
                     for (size_t j = 0; hh[j] != NULL; j++)
                         assert_null(strstr(hh[j], apikey));
                     cred_headers_free(hh);
@@ -306,8 +305,8 @@ static void test_nothing_secret_is_written(void **state)
     assert_non_null(strstr(all, "token obtained"));
     assert_non_null(strstr(all, "debugging: credential is Bearer ****"));
     /* ...and none of the secrets. */
-    const char *secrets[] = {S_ENV, S_FILE, S_CLIENT, S_PERID, S_GRANT, apikey, wrongkey,
-                             jwt_ok, jwt_expired, jwt_tampered, apikey + 18};
+    const char *secrets[] = {S_ENV,    S_FILE, S_CLIENT,    S_PERID,      S_GRANT,    apikey,
+                             wrongkey, jwt_ok, jwt_expired, jwt_tampered, apikey + 18};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         const char *hit = strstr(all, secrets[i]);
         if (hit != NULL) {
