@@ -36,23 +36,37 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+static struct frame_reader fr;
+static int rfd, wfd;
+/* Requests not yet taken by the pipe. Writes never block: with many large
+ * requests in flight a blocking write would wait on a command that is itself
+ * waiting for us to read its answers. */
+static struct buf outq;
+
+static void flush_some(void)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
+    while (buf_used(&outq) > 0) {
+        ssize_t w = write(wfd, buf_head(&outq), buf_used(&outq));
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EAGAIN)
+            return;
         if (w <= 0) {
             perror("write");
             exit(1);
         }
-        p += w;
-        n -= (size_t)w;
+        buf_consume(&outq, (size_t)w);
     }
 }
 
-static struct frame_reader fr;
-static int rfd;
+static void send_msg(const char *p, size_t n)
+{
+    if (buf_append(&outq, p, n) < 0) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    flush_some();
+}
 
 /* Reads until one complete message; returns its id (-1 for none). */
 static long long read_reply(void)
@@ -79,6 +93,17 @@ static long long read_reply(void)
         if (it.kind == FRAME_OVERSIZE) {
             fprintf(stderr, "bench: oversize reply\n");
             exit(1);
+        }
+        if (buf_used(&outq) > 0) {
+            struct pollfd pf[2] = {{.fd = rfd, .events = POLLIN}, {.fd = wfd, .events = POLLOUT}};
+            if (poll(pf, 2, -1) < 0 && errno != EINTR) {
+                perror("poll");
+                exit(1);
+            }
+            if (pf[1].revents != 0)
+                flush_some();
+            if (pf[0].revents == 0)
+                continue;
         }
         ssize_t r = frame_read_fd(&fr, rfd);
         if (r <= 0) {
@@ -129,17 +154,19 @@ int main(int argc, char **argv)
     close(in[0]);
     close(out[1]);
     signal(SIGPIPE, SIG_IGN);
-    int wfd = in[1];
+    wfd = in[1];
     rfd = out[0];
+    fcntl(wfd, F_SETFL, fcntl(wfd, F_GETFL) | O_NONBLOCK);
     frame_init(&fr, 64u << 20);
+    buf_init(&outq, 64u << 20);
 
     const char *init = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
                        "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{"
                        "\"name\":\"bench\",\"version\":\"1\"}}}\n";
-    write_all(wfd, init, strlen(init));
+    send_msg(init, strlen(init));
     read_reply();
     const char *inited = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
-    write_all(wfd, inited, strlen(inited));
+    send_msg(inited, strlen(inited));
 
     char *text = malloc((size_t)payload + 1);
     for (long i = 0; i < payload; i++)
@@ -162,7 +189,7 @@ int main(int argc, char **argv)
             if (next == warmup + 1)
                 t_start = now_ns();
             sent[next] = now_ns();
-            write_all(wfd, buf_head(&req), buf_used(&req));
+            send_msg(buf_head(&req), buf_used(&req));
             next++;
         }
         long long id = read_reply();

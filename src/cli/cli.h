@@ -14,6 +14,8 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds[];
 
 int cmd_version(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_pins(int argc, char **argv);
 int cmd_sandbox_exec(int argc, char **argv);
 int cmd_wrap(int argc, char **argv);
 int cmd_check(int argc, char **argv);

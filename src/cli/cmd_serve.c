@@ -46,6 +46,13 @@ static void serve_usage(FILE *f)
             "one kept); SIGTERM or SIGINT stops.\n");
 }
 
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* Splits a command line on blanks, honouring '...' and "..." quoting and
  * backslash escapes outside single quotes. NULL-terminated; NULL on bad quoting. */
 static char **split_command(const char *s)
@@ -69,8 +76,14 @@ static char **split_command(const char *s)
             if (in_word) {
                 buf_cstr(&cur);
                 if (n + 2 > cap) {
+                    char **nv = realloc(v, cap * 2 * sizeof(char *));
+                    if (nv == NULL) {
+                        free_strv(v);
+                        buf_free(&cur);
+                        return NULL;
+                    }
+                    v = nv;
                     cap *= 2;
-                    v = realloc(v, cap * sizeof(char *));
                 }
                 v[n++] = strdup(buf_head(&cur));
                 buf_reset(&cur);
@@ -101,12 +114,6 @@ static char **split_command(const char *s)
     return v;
 }
 
-static void free_strv(char **v)
-{
-    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-        free(v[i]);
-    free(v);
-}
 
 /* A server name from a command: its program, or the package a runtime runs. */
 static void name_from_command(char *const *argv, char *out, size_t outsz)

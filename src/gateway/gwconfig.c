@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gateway/srvconfig.h"
+#include "guard/args.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -233,15 +234,45 @@ int gwconfig_default_audit_path(char *out, size_t outsz)
     return n > 0 && (size_t)n < outsz ? 0 : -1;
 }
 
+static void describe_policy(const struct policy *p, FILE *f, const char *indent);
+static void describe_rest(const struct gw_config *c, FILE *f);
+
 void gwconfig_describe(const struct gw_config *c, void *file)
 {
     FILE *f = file;
-    const struct policy *p = c->policy;
+    describe_policy(c->policy, f, "");
+    for (size_t i = 0; i < c->nservers; i++) {
+        const struct gw_server *s = &c->servers[i];
+        fprintf(f, "server %s: %s", s->name, s->url != NULL ? s->url : "stdio:");
+        for (char **a = s->argv; a != NULL && *a != NULL; a++)
+            fprintf(f, " %s", *a);
+        fprintf(f, "%s%s\n", s->sandbox != NULL ? " (sandboxed)" : "",
+                s->timeout_us ? " (own timeout)" : "");
+        if (s->policy != c->policy)
+            describe_policy(s->policy, f, "  ");
+    }
+    if (c->nservers > 0)
+        fprintf(f, "names: %s\n", gwconfig_namespaced(c) ? "tools and prompts as <server>__<name>, "
+                                                         "resources as <server>+<uri>"
+                                                       : "as the server names them");
+    if (c->listen.set || c->nservers > 0)
+        fprintf(f, "listen: %s:%u%s\n", c->listen.host ? c->listen.host : "127.0.0.1",
+                (unsigned)c->listen.port, c->listen.tls_cert ? " (TLS)" : "");
+    if (c->admin.set)
+        fprintf(f, "admin: %s:%u (/metrics /healthz /readyz)\n",
+                c->admin.host ? c->admin.host : "127.0.0.1", (unsigned)c->admin.port);
+    describe_rest(c, f);
+}
+
+static void describe_policy(const struct policy *p, FILE *f, const char *indent)
+{
+    fprintf(f, "%s", indent);
     fprintf(f, "policy: default %s, %zu rule%s\n", p->default_action == POL_ALLOW ? "allow" : "deny",
             p->nrules, p->nrules == 1 ? "" : "s");
     for (size_t i = 0; i < p->nrules; i++) {
         const struct pol_rule *r = &p->rules[i];
-        fprintf(f, "  %zu. %s %s:", i + 1, r->action == POL_ALLOW ? "allow" : "deny ", r->name);
+        fprintf(f, "%s  %zu. %s %s:", indent, i + 1, r->action == POL_ALLOW ? "allow" : "deny ",
+                r->name);
         for (int k = 0; k < POL_KIND__COUNT; k++) {
             if (!r->covers[k])
                 continue;
@@ -253,15 +284,25 @@ void gwconfig_describe(const struct gw_config *c, void *file)
         fprintf(f, "\n");
     }
     if (p->nrules == 0 && p->default_action == POL_DENY)
-        fprintf(f, "  warning: no rules and default deny: every tool, prompt and resource is denied\n");
-    if (!p->default_explicit && c->path != NULL)
-        fprintf(f, "  note: 'policy.default' not set: deny applies to anything no rule matches\n");
+        fprintf(f, "%s  warning: no rules and default deny: every tool, prompt and resource is "
+                   "denied\n", indent);
+    if (!p->default_explicit)
+        fprintf(f, "%s  note: 'policy.default' not set: deny applies to anything no rule matches\n",
+                indent);
+    if (p->args != NULL)
+        fprintf(f, "%s  argument constraints: yes (policy.arguments)\n", indent);
+}
+
+static void describe_rest(const struct gw_config *c, FILE *f)
+{
     fprintf(f, "audit: %s%s%s\n", c->audit.enabled ? (c->audit.file ? c->audit.file : "default per-user file") : "off",
             c->audit.fsync ? ", fsync each batch" : "",
             c->audit.notifications == GW_AUDIT_NOTIF_ALL ? ", all notifications" : "");
     fprintf(f, "limits: message %zu bytes, depth %zu, request timeout %llu ms, queue %zu bytes\n",
             c->limits.json.max_bytes, c->limits.json.max_depth,
             (unsigned long long)(c->limits.request_timeout_us / 1000), c->limits.queue_bytes);
+    if (c->nservers > 0)
+        return; /* serve: each server's sandbox is shown with it */
     if (c->sandbox != NULL) {
         fprintf(f, "sandbox: the server runs in mcpwall's sandbox\n");
         sandbox_explain(c->sandbox, f);

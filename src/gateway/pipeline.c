@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard/args.h"
+#include "guard/schema.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -36,9 +38,12 @@ struct gw_msg {
     struct gw_pending *pending; /* a response: the request it answers */
     bool answers_init;
     const char *rule;
+    char rule_buf[96];
     struct rpc_err err;
     json_t *err_data;
     struct buf scratch;    /* decoded target when it had escapes */
+    json_t *args_json;     /* the arguments as a tree, built by validate when needed */
+    json_t *flags;         /* argument findings that let the call pass (audited) */
 };
 
 static const char *const dir_names[2] = {"c2s", "s2c"};
@@ -64,13 +69,14 @@ static json_t *msg_tree(struct gw_msg *m)
 
 /* ---- output and audit helpers ---------------------------------------------- */
 
-static void send_to(struct gw_session *s, enum gw_dir to_side, const char *p, size_t n)
+static int send_to(struct gw_session *s, enum gw_dir to_side, const char *p, size_t n)
 {
     /* to_side: GW_C2S means "toward the server", GW_S2C "toward the client". */
     int rc = to_side == GW_C2S ? s->io->to_server(s->io_ud, p, n) : s->io->to_client(s->io_ud, p, n);
     if (rc < 0)
         log_debug("session %.8s: %s output refused a %zu-byte message", s->id,
                   to_side == GW_C2S ? "server" : "client", n);
+    return rc;
 }
 
 /* Sends an error response to whoever sent the request (dir = sender). */
@@ -160,6 +166,8 @@ static void audit_refusal(struct gw_session *s, struct gw_msg *m)
 static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
                              int error_code, const char *result_raw, size_t result_len)
 {
+    if (p->internal)
+        return;
     uint64_t now = mono_us();
     metrics_request(s->metrics, s->server != NULL ? s->server : "", p->method_name,
                     p->target_kind == POL_TOOL ? p->target : NULL, outcome, now - p->t_in);
@@ -184,11 +192,18 @@ static void audit_completion(struct gw_session *s, const struct gw_pending *p, c
         .result_raw = result_raw,
         .result_raw_len = result_len,
     };
+    json_t *extra = NULL;
+    if (p->flags != NULL) {
+        extra = json_object();
+        json_object_set_new(extra, "findings", json_loads(p->flags, 0, NULL));
+        r.extra = extra;
+    }
     if (p->target_kind >= 0 && p->target != NULL) {
         r.target_kind = policy_kind_word((enum pol_kind)p->target_kind);
         r.target = p->target;
     }
     audit_append(s->audit, &r);
+    json_decref(extra);
 }
 
 void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra)
@@ -490,6 +505,168 @@ static enum gw_verdict stage_authz(struct gw_session *s, struct gw_msg *m)
     return m->v.kind == RPC_REQUEST ? GW_REFUSE : GW_DROP;
 }
 
+/* ---- what servers say about their tools --------------------------------------- */
+
+/* Learns the tools of one tools/list page (before any filtering). A first page
+ * starts a new listing; the last page ends it and forgets tools no longer
+ * listed. */
+static void learn_tools(struct gw_session *s, const struct jtape *t, size_t result,
+                        bool first_page)
+{
+    size_t it = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    if (first_page)
+        while (map_next(&s->tools, &it, &k, &kl, &v))
+            ((struct gw_tool *)v)->seen = false;
+    size_t arr = jt_get(t, result, "tools");
+    size_t c = arr + 1;
+    struct buf sc;
+    buf_init(&sc, 0);
+    for (uint32_t e = 0; jt_type(t, arr) == JT_ARRAY && e < t->tok[arr].count; e++) {
+        size_t nl;
+        const char *name = jt_str(t, jt_get(t, c, "name"), &nl, &sc);
+        if (name != NULL && nl > 0 && nl < 256) {
+            struct gw_tool *tool = calloc(1, sizeof(*tool));
+            if (tool != NULL) {
+                tool->def = jt_json(t, c);
+                tool->seen = true;
+                json_t *in = json_object_get(tool->def, "inputSchema");
+                json_t *out = json_object_get(tool->def, "outputSchema");
+                struct schema_compile_err ce;
+                if (in != NULL) {
+                    tool->in = schema_compile(in, &ce);
+                    if (tool->in == NULL)
+                        tool->in_err = strdup(ce.msg);
+                }
+                if (out != NULL)
+                    tool->out = schema_compile(out, NULL);
+                char key[256];
+                memcpy(key, name, nl);
+                gw_tool_free(map_del(&s->tools, key, nl));
+                map_put(&s->tools, key, nl, tool);
+            }
+        }
+        c = t->tok[c].next;
+    }
+    buf_free(&sc);
+    if (jt_get(t, result, "nextCursor") == JT_NONE) {
+        /* The listing is complete: forget what it no longer has. */
+        for (;;) {
+            bool removed = false;
+            it = 0;
+            while (map_next(&s->tools, &it, &k, &kl, &v)) {
+                if (!((struct gw_tool *)v)->seen) {
+                    gw_tool_free(map_del(&s->tools, k, kl));
+                    removed = true;
+                    break;
+                }
+            }
+            if (!removed)
+                break;
+        }
+        s->tools_complete = true;
+    }
+}
+
+/* Asks the server for (a page of) its tools on the gateway's own account, so
+ * calls can be validated even when the client never lists them. */
+static void fetch_tools(struct gw_session *s, const char *cursor, size_t cursorlen)
+{
+    char key[64];
+    char id[48];
+    snprintf(id, sizeof(id), "mcpwall-tools-%u", ++s->internal_seq);
+    int kn = snprintf(key, sizeof(key), "s:%s", id);
+    struct gw_pending *p = gw_pending_add(s, GW_C2S, key, (size_t)kn);
+    if (p == NULL)
+        return;
+    p->internal = true;
+    p->method = MCP_M_TOOLS_LIST;
+    str_copy(p->method_name, "tools/list", sizeof(p->method_name));
+    p->t_in = mono_us();
+    p->list_had_cursor = cursor != NULL;
+    if (s->request_timeout_us > 0)
+        deadline_add(s, p, p->t_in + s->request_timeout_us);
+    json_t *jid = json_string(id);
+    json_t *params = cursor != NULL ? json_pack("{s:s%}", "cursor", cursor, cursorlen) : NULL;
+    struct buf b;
+    buf_init(&b, 65536);
+    if (rpc_emit_request(&b, jid, "tools/list", params) == 0 && send_to(s, GW_C2S, buf_head(&b), buf_used(&b)) < 0)
+        gw_pending_done(p);
+    buf_free(&b);
+    json_decref(jid);
+    json_decref(params);
+}
+
+void gw_fetch_tools(struct gw_session *s)
+{
+    if (s->upstream_gone || !json_is_object(json_object_get(s->lc.server_caps, "tools")))
+        return;
+    fetch_tools(s, NULL, 0);
+}
+
+/* validate: a tools/call's arguments against the tool's inputSchema, then the
+ * policy's argument constraints. */
+static enum gw_verdict stage_validate(struct gw_session *s, struct gw_msg *m)
+{
+    if (m->dir != GW_C2S || m->v.kind != RPC_REQUEST || m->mm == NULL ||
+        m->mm->id != MCP_M_TOOLS_CALL)
+        return GW_CONTINUE;
+    struct gw_tool *tool = map_get(&s->tools, m->target, m->target_len);
+    const struct arg_policy *ap = s->policy->args;
+    if (tool == NULL && s->tools_complete)
+        return refuse(m, RPC_INVALID_PARAMS, "unknown_tool",
+                      "tool \"%.*s\" is not one the server lists; it cannot be called",
+                      (int)(m->target_len < 100 ? m->target_len : 100), m->target);
+    if (tool != NULL && tool->in_err != NULL)
+        return refuse(m, RPC_INVALID_PARAMS, "invalid_tool_schema",
+                      "the server's inputSchema for tool \"%.*s\" is invalid (%.200s); calls "
+                      "to it are refused",
+                      (int)(m->target_len < 100 ? m->target_len : 100), m->target, tool->in_err);
+    char name[256];
+    size_t nl = m->target_len < sizeof(name) - 1 ? m->target_len : sizeof(name) - 1;
+    memcpy(name, m->target, nl);
+    name[nl] = '\0';
+    bool constraints = ap != NULL && args_policy_covers(ap, name);
+    if ((tool == NULL || tool->in == NULL) && !constraints)
+        return GW_CONTINUE;
+    m->args_json = m->args != JT_NONE ? jt_json(m->tape, m->args) : json_object();
+    if (m->args_json == NULL)
+        return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+    if (tool != NULL && tool->in != NULL) {
+        struct schema_error se;
+        if (schema_validate(tool->in, m->args_json, &se) < 0) {
+            m->err_data = json_pack("{s:s,s:s}", "pointer", se.pointer, "keyword", se.keyword);
+            return refuse(m, RPC_INVALID_PARAMS, "invalid_arguments", "Invalid arguments for tool "
+                          "\"%s\": %s", name, se.msg);
+        }
+    }
+    if (constraints) {
+        struct arg_violation av;
+        const json_t *in = tool != NULL ? json_object_get(tool->def, "inputSchema") : NULL;
+        int rc = args_policy_check_schema(ap, name, in, m->args_json, &av);
+        if (rc < 0) {
+            s->denied++;
+            m->rule = NULL;
+            m->err_data = json_pack("{s:s,s:s,s:s}", "pointer", av.pointer, "constraint",
+                                    av.constraint, "rule", av.rule);
+            str_copy(m->rule_buf, av.rule, sizeof(m->rule_buf));
+            m->rule = m->rule_buf;
+            return refuse(m, MW_ERR_DENIED, av.reason, "Tool \"%s\" refused by policy %s: %s",
+                          name, av.rule, av.msg);
+        }
+        if (rc > 0) {
+            if (m->flags == NULL)
+                m->flags = json_array();
+            json_array_append_new(m->flags, json_pack("{s:s,s:s,s:s,s:s}", "reason", av.reason,
+                                                      "constraint", av.constraint, "pointer",
+                                                      av.pointer, "rule", av.rule));
+        }
+    }
+    return GW_CONTINUE;
+}
+
 /* track: requests in flight get a record, an id check, a cap and a deadline. */
 static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
 {
@@ -514,14 +691,16 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     method_str(m, p->method_name, sizeof(p->method_name));
     p->target_kind = m->target_kind;
     if (m->target != NULL)
-        p->target = strndup(m->target, m->target_len);
+        p->target = str_memdup(m->target, m->target_len);
     if (m->args != JT_NONE && s->audit != NULL)
         p->args_preview = args_preview(m, p->args_sha256);
+    if (m->flags != NULL)
+        p->flags = json_dumps(m->flags, JSON_COMPACT);
     if (m->rule != NULL)
         str_copy(p->rule, m->rule, sizeof(p->rule));
     p->t_in = m->t_in;
-    if (s->cfg->limits.request_timeout_us > 0)
-        deadline_add(s, p, m->t_in + s->cfg->limits.request_timeout_us);
+    if (s->request_timeout_us > 0)
+        deadline_add(s, p, m->t_in + s->request_timeout_us);
     m->pending = p;
     return GW_CONTINUE;
 }
@@ -581,6 +760,28 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
 {
     if (m->v.kind != RPC_RESULT || m->pending == NULL || m->dir != GW_S2C)
         return GW_CONTINUE;
+    if (m->pending->method == MCP_M_TOOLS_LIST)
+        learn_tools(s, m->tape, m->v.result, !m->pending->list_had_cursor);
+    if (m->pending->method == MCP_M_TOOLS_CALL && m->pending->target != NULL) {
+        /* Structured results are checked against the tool's outputSchema. */
+        struct gw_tool *tool = map_get(&s->tools, m->pending->target, strlen(m->pending->target));
+        size_t sc = jt_get(m->tape, m->v.result, "structuredContent");
+        if (tool != NULL && tool->out != NULL && sc != JT_NONE) {
+            json_t *inst = jt_json(m->tape, sc);
+            struct schema_error se;
+            int bad = inst != NULL ? schema_validate(tool->out, inst, &se) : -1;
+            json_decref(inst);
+            if (bad < 0) {
+                schema_error_reword(&se, "result field", "result");
+                return refuse(m, MW_ERR_UPSTREAM, "invalid_structured_result",
+                              "the server's structured result for tool \"%s\" does not match "
+                              "its outputSchema: %s",
+                              m->pending->target, se.msg);
+            }
+        }
+    }
+    if (m->pending->internal)
+        return GW_CONTINUE;
     const char *key, *field;
     enum pol_kind kind;
     switch (m->pending->method) {
@@ -607,25 +808,26 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
 /* The one place the order is written. */
 static enum gw_verdict (*const stages[])(struct gw_session *, struct gw_msg *) = {
     stage_era, stage_match, stage_lifecycle, stage_authn, stage_route,
-    stage_authz, stage_track, stage_guard,
+    stage_authz, stage_validate, stage_track, stage_guard,
 };
 
 /* ---- driving a message ---------------------------------------------------------- */
 
-static void forward(struct gw_session *s, struct gw_msg *m)
+/* Sends the message on. -1 when the other side could not take it. */
+static int forward(struct gw_session *s, struct gw_msg *m)
 {
     enum gw_dir to = m->dir == GW_C2S ? GW_C2S : GW_S2C;
-    if (!m->modified) {
-        send_to(s, to, m->raw, m->rawlen);
-        return;
-    }
+    if (!m->modified)
+        return send_to(s, to, m->raw, m->rawlen);
     struct buf b;
     buf_init(&b, s->cfg->limits.json.max_bytes + 1024);
+    int rc = -1;
     if (json_emit(&b, m->root) == 0)
-        send_to(s, to, buf_head(&b), buf_used(&b));
+        rc = send_to(s, to, buf_head(&b), buf_used(&b));
     else
         log_warnx("session %.8s: a rewritten message exceeded the size budget", s->id);
     buf_free(&b);
+    return rc;
 }
 
 static bool logs_result(enum mcp_method_id id)
@@ -667,6 +869,23 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && v == GW_CONTINUE; i++)
         v = stages[i](s, m);
 
+    if (v == GW_CONTINUE && m->pending != NULL && m->pending->internal &&
+        m->v.kind != RPC_REQUEST) {
+        /* The answer to the gateway's own tools/list: learned already; ask for
+         * the next page, never forward it. */
+        size_t nc = m->v.kind == RPC_RESULT ? jt_get(m->tape, m->v.result, "nextCursor") : JT_NONE;
+        size_t cl;
+        const char *cs = jt_str(m->tape, nc, &cl, &m->scratch);
+        char cur[1024];
+        bool more = cs != NULL && cl < sizeof(cur);
+        if (more)
+            memcpy(cur, cs, cl);
+        gw_pending_done(m->pending);
+        m->pending = NULL;
+        if (more)
+            fetch_tools(s, cur, cl);
+        return;
+    }
     if (v == GW_CONTINUE) {
         /* notifications/cancelled: mark the request so its audit says so. */
         if (m->mm != NULL && m->mm->id == MCP_N_CANCELLED) {
@@ -679,10 +898,28 @@ static void handle(struct gw_session *s, struct gw_msg *m)
         }
         if (m->pending != NULL && m->v.kind == RPC_REQUEST)
             m->pending->gw_us = mono_us() - m->t_in;
-        forward(s, m);
+        if (forward(s, m) < 0 && m->pending != NULL && m->v.kind == RPC_REQUEST) {
+            /* The other side cannot take it (gone, or its queue is over its
+             * hard cap): answer now rather than at the timeout. */
+            answer_msg(s, m, MW_ERR_UPSTREAM,
+                       m->dir == GW_C2S ? "the MCP server cannot take requests right now"
+                                        : "the client cannot take requests right now",
+                       "upstream_unavailable", NULL);
+            audit_completion(s, m->pending, "error", MW_ERR_UPSTREAM, NULL, 0);
+            gw_pending_done(m->pending);
+            m->pending = NULL;
+            return;
+        }
         if (m->pending != NULL && m->v.kind != RPC_REQUEST)
             complete_request(s, m);
-        else if (m->v.kind == RPC_NOTIFICATION &&
+        if (m->mm != NULL && m->mm->id == MCP_N_INITIALIZED && m->dir == GW_C2S &&
+            s->lc.state == MCP_LC_READY)
+            gw_fetch_tools(s); /* learn the tools' schemas on the gateway's own account */
+        if (m->mm != NULL && m->mm->id == MCP_N_TOOLS_LIST_CHANGED && m->dir == GW_S2C) {
+            s->tools_complete = false;
+            gw_fetch_tools(s);
+        }
+        if (m->v.kind == RPC_NOTIFICATION &&
                  s->cfg->audit.notifications == GW_AUDIT_NOTIF_ALL && s->audit != NULL) {
             struct audit_rec r = {.session = s->id, .identity = s->identity,
                                   .dir = dir_names[m->dir], .kind = "notification",
@@ -701,7 +938,18 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     if (v == GW_REFUSE && m->v.kind != RPC_REQUEST)
         log_info("session %.8s: dropped a %s from the %s: %s", s->id, kind_name(m->v.kind),
                  m->dir == GW_C2S ? "client" : "server", m->err.msg);
-    /* A refused initialize answer (unsupported server version): tell the client. */
+    /* A refused answer (unsupported server version, a structured result that
+     * breaks its outputSchema): the requester gets the error instead. */
+    if (v == GW_REFUSE && m->pending != NULL && m->v.kind != RPC_REQUEST) {
+        if (!m->pending->internal) {
+            json_t *id = gw_pending_id(m->pending);
+            answer_error(s, m->pending->dir, id, m->err.code, m->err.msg, m->err.reason, NULL);
+            json_decref(id);
+            audit_completion(s, m->pending, "error", m->err.code, NULL, 0);
+        }
+        gw_pending_done(m->pending);
+        m->pending = NULL;
+    }
     if (m->answers_init && v == GW_REFUSE && m->pending != NULL) {
         json_t *id = gw_pending_id(m->pending);
         answer_error(s, GW_C2S, id, m->err.code, m->err.msg, m->err.reason, NULL);
@@ -762,6 +1010,8 @@ static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, s
     handle(s, &m);
     json_decref(m.err_data);
     json_decref(m.root);
+    json_decref(m.args_json);
+    json_decref(m.flags);
     buf_free(&m.scratch);
 }
 
@@ -824,8 +1074,12 @@ void gw_server_oversize(struct gw_session *s, const struct frame_item *it)
 static void expire(struct gw_pending *p)
 {
     struct gw_session *s = p->sess;
+    if (p->internal) {
+        gw_pending_done(p);
+        return;
+    }
     char msg[200];
-    uint64_t ms = s->cfg->limits.request_timeout_us / 1000;
+    uint64_t ms = s->request_timeout_us / 1000;
     snprintf(msg, sizeof(msg), "no answer to \"%s\" from the %s within %llu ms; the request was "
              "cancelled",
              p->method_name, p->dir == GW_C2S ? "MCP server" : "client", (unsigned long long)ms);
@@ -874,7 +1128,7 @@ static void fail_all(struct gw_session *s, enum gw_dir dir, const char *why)
             break;
         for (size_t i = 0; i < n; i++) {
             struct gw_pending *p = list[i];
-            if (why != NULL) {
+            if (why != NULL && !p->internal) {
                 json_t *id = gw_pending_id(p);
                 answer_error(s, GW_C2S, id, MW_ERR_UPSTREAM, why, "upstream_gone", NULL);
                 json_decref(id);

@@ -9,8 +9,11 @@
  *   route      the method exists, travels this way, exists in the negotiated
  *              revision; what it targets (tool, prompt, resource URI)
  *   authz      the policy decides on the target; denied calls get -32010
+ *   validate   tools/call arguments against the tool's inputSchema (-32602)
+ *              and the policy's argument constraints (-32010)
  *   track      requests are recorded: unique id, in-flight cap, timeout
- *   guard      responses: lists filtered by the same policy decision
+ *   guard      responses: tools learned from lists, lists filtered by the same
+ *              policy decision, structured results checked against outputSchema
  *   -> forward (original bytes when nothing changed) and audit
  *
  * Each stage has one signature and returns continue, refuse (answer the
@@ -37,6 +40,10 @@ void gw_server_oversize(struct gw_session *s, const struct frame_item *it);
  * naming `why` (e.g. "the MCP server exited with status 1"). Further client
  * requests are answered with the same error. */
 void gw_upstream_gone(struct gw_session *s, const char *why);
+/* Asks the server for its tools on the gateway's own account (done by the
+ * pipeline when the client's handshake completes; serve calls it for an
+ * upstream whose handshake the HTTP client session did itself). */
+void gw_fetch_tools(struct gw_session *s);
 /* Audits one violation line reported by the sandbox (sandbox.h's event pipe). */
 void gw_audit_sandbox_event(struct gw_session *s, const char *line, size_t len);
 /* Writes a session start/stop event to the audit log. */

@@ -50,12 +50,15 @@ struct upconn {
     struct fdlines errlines, sbxlines;
     bool stdout_eof;
     bool exited;
+    bool status_known;
     int status;
     /* http */
     struct shttp_client *hc;
     /* restarts */
     unsigned restarts;
     bool ever_ready;                /* answered initialize at least once */
+    bool init_counted;              /* this start's initialize answer was counted */
+    struct event *exit_wait_ev;     /* stdout closed: a moment for the exit status */
     uint32_t backoff_ms;
     struct event *restart_ev;
     unsigned init_seq;
@@ -352,6 +355,8 @@ static void up_gw_start(struct upconn *uc)
     gw_session_set_policy(&uc->gw, uc->def->policy);
     uc->gw.server = uc->def->name;
     uc->gw.metrics = fs->srv->metrics;
+    if (uc->def->timeout_us != 0)
+        uc->gw.request_timeout_us = uc->def->timeout_us;
     if (fs->principal[0] != '\0')
         str_copy(uc->gw.identity, fs->principal, sizeof(uc->gw.identity));
     else
@@ -411,14 +416,61 @@ static void stdio_write_error(void *ud, struct chan *ch, int err)
     log_warnx("server %s: writing to it failed: %s", uc->def->name, strerror(err));
 }
 
+static void stdio_activity(void *ud, struct chan *ch);
+
+static void up_try_reap(struct upconn *uc);
+
+static void exit_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *uc = arg;
+    up_try_reap(uc);
+    uc->exited = true; /* waited long enough: its output is closed, it is gone */
+    if (uc->chan_live)
+        stdio_activity(uc, &uc->chan);
+}
+
+/* Collects the child if it has exited (the global reaper may be later). */
+static void up_try_reap(struct upconn *uc)
+{
+    if (uc->exited || uc->child.pid <= 0)
+        return;
+    int st;
+    pid_t r = waitpid(uc->child.pid, &st, WNOHANG);
+    if (r == uc->child.pid) {
+        uc->exited = true;
+        uc->status = st;
+        uc->status_known = true;
+        char key[24];
+        int kn = snprintf(key, sizeof(key), "%d", (int)uc->child.pid);
+        map_del(&uc->fs->srv->children, key, (size_t)kn);
+    }
+}
+
 static void stdio_activity(void *ud, struct chan *ch)
 {
     (void)ch;
     struct upconn *uc = ud;
     struct fsess *fs = uc->fs;
+    if (uc->stdout_eof && !uc->exited) {
+        /* Usually the process is exiting: wait a moment for its status so the
+         * error can say how it ended. */
+        up_try_reap(uc);
+        if (!uc->exited) {
+            if (uc->exit_wait_ev == NULL)
+                uc->exit_wait_ev = evtimer_new(fs->srv->base, exit_wait_cb, uc);
+            if (!evtimer_pending(uc->exit_wait_ev, NULL)) {
+                struct timeval tv = {0, 250000};
+                evtimer_add(uc->exit_wait_ev, &tv);
+            }
+            fs_after_upstream(fs);
+            return;
+        }
+    }
     if (uc->stdout_eof && uc->state != UP_RESTARTING && uc->state != UP_CLOSED) {
         char why[200];
-        if (uc->exited) {
+        if (uc->status_known) {
             char st[80];
             child_describe_status(uc->status, st, sizeof(st));
             snprintf(why, sizeof(why), "the MCP server '%s' %s before answering", uc->def->name,
@@ -457,6 +509,8 @@ static void up_sandbox(void *ud, const char *p, size_t n)
 /* Stops a stdio child: closes its pipes (it sees EOF) and makes sure it goes. */
 static void up_stdio_stop(struct upconn *uc)
 {
+    if (uc->exit_wait_ev != NULL)
+        evtimer_del(uc->exit_wait_ev);
     if (uc->chan_live) {
         chan_free(&uc->chan, true);
         uc->chan_live = false;
@@ -513,7 +567,7 @@ static int up_stdio_start(struct upconn *uc)
         return -1;
     }
     struct serve *srv = uc->fs->srv;
-    uc->stdout_eof = uc->exited = false;
+    uc->stdout_eof = uc->exited = uc->status_known = false;
     if (chan_init(&uc->chan, srv->base, d->name, uc->child.out_fd, uc->child.in_fd,
                   uc->fs->cfg->limits.json.max_bytes, uc->fs->cfg->limits.queue_bytes,
                   &stdio_ops, uc) < 0) {
@@ -563,6 +617,7 @@ static void hc_ready(void *ud, const json_t *init_result, bool reinitialized)
     }
     json_decref(uc->init_result);
     uc->init_result = json_deep_copy(init_result);
+    gw_fetch_tools(&uc->gw);
     init_answered(uc, true);
 }
 
@@ -609,6 +664,7 @@ static int up_http_start(struct upconn *uc)
 static int up_start(struct upconn *uc)
 {
     uc->state = UP_STARTING;
+    uc->init_counted = false;
     uc->fail_why[0] = '\0';
     up_gw_start(uc);
     int rc = uc->def->url != NULL ? up_http_start(uc) : up_stdio_start(uc);
@@ -645,9 +701,11 @@ static void up_restart_later(struct upconn *uc, const char *why)
         init_answered(uc, false);
         return;
     }
+    /* The state changes first: failing what the upstream held below calls
+     * back into here (its own initialize may be among it). */
+    uc->state = UP_RESTARTING;
     up_gw_stop(uc, why);
     up_stdio_stop(uc);
-    uc->state = UP_RESTARTING;
     uc->restarts++;
     uc->backoff_ms = uc->backoff_ms == 0 ? RESTART_MIN_MS : uc->backoff_ms * 2;
     if (uc->backoff_ms > RESTART_MAX_MS)
@@ -671,6 +729,9 @@ static void up_close(struct upconn *uc)
     if (uc->restart_ev != NULL)
         event_free(uc->restart_ev);
     uc->restart_ev = NULL;
+    if (uc->exit_wait_ev != NULL)
+        event_free(uc->exit_wait_ev);
+    uc->exit_wait_ev = NULL;
     json_decref(uc->init_result);
     uc->init_result = NULL;
 }
@@ -790,7 +851,10 @@ static void init_finish(struct fsess *fs, struct freq *fr)
 static void init_answered(struct upconn *uc, bool ok)
 {
     struct fsess *fs = uc->fs;
+    if (uc->init_counted)
+        return; /* this start was already settled (a failure reported twice) */
     if (ok) {
+        uc->init_counted = true;
         uc->state = UP_READY;
         uc->ever_ready = true;
         uc->backoff_ms = 0;
@@ -799,6 +863,7 @@ static void init_answered(struct upconn *uc, bool ok)
         up_restart_later(uc, uc->fail_why[0] ? uc->fail_why : "initialize failed");
         return;
     } else if (uc->state == UP_STARTING) {
+        uc->init_counted = true;
         uc->state = UP_FAILED;
         up_gw_stop(uc, uc->fail_why[0] ? uc->fail_why : "initialize failed");
         up_stdio_stop(uc);
@@ -1712,6 +1777,7 @@ static void reap_children(struct serve *srv)
             continue; /* a child of a session already gone */
         uc->exited = true;
         uc->status = st;
+        uc->status_known = true;
         /* Its stdout EOF (seen by the channel) triggers the restart; give the
          * channel a chance if it has not seen it yet. */
         if (uc->chan_live)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard/schema.h"
 #include "util/hash.h"
 #include "util/str.h"
 
@@ -20,6 +21,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     s->base = base;
     s->cfg = cfg;
     s->policy = policy_ref(cfg->policy);
+    s->request_timeout_us = cfg->limits.request_timeout_us;
     s->audit = audit;
     s->io = io;
     s->io_ud = io_ud;
@@ -28,6 +30,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     map_init(&s->pending[1]);
     jtape_init(&s->tape[0]);
     jtape_init(&s->tape[1]);
+    map_init(&s->tools);
     struct passwd *pw = getpwuid(geteuid());
     snprintf(s->identity, sizeof(s->identity), "local:%s", pw != NULL ? pw->pw_name : "unknown");
     return 0;
@@ -37,7 +40,19 @@ static void pending_free(struct gw_pending *p)
 {
     free(p->target);
     free(p->args_preview);
+    free(p->flags);
     free(p);
+}
+
+void gw_tool_free(struct gw_tool *t)
+{
+    if (t == NULL)
+        return;
+    json_decref(t->def);
+    schema_free(t->in);
+    schema_free(t->out);
+    free(t->in_err);
+    free(t);
 }
 
 void gw_session_free(struct gw_session *s)
@@ -52,6 +67,13 @@ void gw_session_free(struct gw_session *s)
         map_free(&s->pending[d]);
         jtape_free(&s->tape[d]);
     }
+    size_t it = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (map_next(&s->tools, &it, &k, &kl, &v))
+        gw_tool_free(v);
+    map_free(&s->tools);
     if (s->timer != NULL)
         event_free(s->timer);
     s->timer = NULL;

@@ -36,6 +36,15 @@ struct gw_io {
     void (*after_event)(void *ud);
 };
 
+/* A tool as its server described it, with its schemas compiled once. */
+struct gw_tool {
+    json_t *def;                 /* the tool object from tools/list */
+    struct schema *in;           /* compiled inputSchema; NULL with in_err set if invalid */
+    struct schema *out;          /* compiled outputSchema, or NULL */
+    char *in_err;                /* why the inputSchema could not be compiled */
+    bool seen;                   /* listed in the current full listing */
+};
+
 /* A request in flight, keyed by its id in the direction it travels. */
 struct gw_pending {
     struct gw_session *sess;
@@ -49,6 +58,9 @@ struct gw_pending {
     char args_sha256[65];        /* "" when the request had no arguments */
     char *args_preview;          /* owned; bounded JSON preview, or NULL */
     char rule[96];               /* copied: a reload may swap the policy meanwhile */
+    bool internal;               /* the gateway's own request: its answer is not forwarded */
+    bool list_had_cursor;        /* tools/list: a page after the first */
+    char *flags;                 /* owned: JSON array of argument findings to audit, or NULL */
     uint64_t t_in;               /* µs: request received */
     uint64_t gw_us;              /* µs spent in mcpwall on the request */
     uint64_t deadline;           /* µs (monotonic); 0: none */
@@ -65,6 +77,7 @@ struct gw_session {
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct metrics *metrics;      /* borrowed, may be NULL */
     const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
     /* All requests share one timeout, so deadlines are in arrival order: a
@@ -72,6 +85,11 @@ struct gw_session {
     struct gw_pending *thead, *ttail;
     struct event *timer;
     struct jtape tape[2];         /* reused for messages from each side */
+    /* What the server said about its tools (from any tools/list answer,
+     * including the one the gateway asks for once the session is ready). */
+    struct map tools;             /* name -> struct gw_tool */
+    bool tools_complete;          /* a full list (every page) has been seen */
+    unsigned internal_seq;
     const struct gw_io *io;
     void *io_ud;
     bool upstream_gone;
@@ -103,5 +121,6 @@ json_t *gw_pending_id(const struct gw_pending *p);
 /* Removes from the map and frees. */
 void gw_pending_done(struct gw_pending *p);
 size_t gw_pending_count(const struct gw_session *s, enum gw_dir dir);
+void gw_tool_free(struct gw_tool *t);
 
 #endif

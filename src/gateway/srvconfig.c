@@ -84,7 +84,7 @@ int srvconfig_parse_hostport(const char *s, char **host, uint16_t *port)
         s++;
         hl -= 2;
     }
-    *host = hl > 0 ? strndup(s, hl) : strdup("127.0.0.1");
+    *host = hl > 0 ? str_memdup(s, hl) : strdup("127.0.0.1");
     *port = (uint16_t)p;
     return 0;
 }

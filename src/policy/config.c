@@ -256,11 +256,89 @@ void cfg_doc_free(struct cfg_doc *doc)
     free(doc);
 }
 
-/* JSON: positions come from the strict parser's callback. */
+/* JSON: positions come from the strict parser's callback. Turning each byte
+ * offset into a line and column by scanning from the start of the text would
+ * be quadratic (a saved tools/list of a few hundred tools has tens of
+ * thousands of values), so a sparse index is built once: for every block of
+ * LC_BLOCK bytes, the line number, the offset of the line start and the number
+ * of UTF-8 continuation bytes before it. A lookup scans at most one block.
+ * Columns count code points, as json_offset_linecol() does. */
+#define LC_BLOCK 64u
+
+struct lc_index {
+    const char *buf;
+    size_t len;
+    uint32_t *line;  /* per block: line number (1-based) at the block start */
+    uint32_t *ls;    /* per block: offset of the start of that line */
+    uint32_t *cont;  /* per block: continuation bytes before the block start */
+};
+
+static int lc_build(struct lc_index *x, const char *buf, size_t len)
+{
+    size_t nb = len / LC_BLOCK + 1;
+    x->buf = buf;
+    x->len = len;
+    x->line = malloc(nb * sizeof(uint32_t));
+    x->ls = malloc(nb * sizeof(uint32_t));
+    x->cont = malloc(nb * sizeof(uint32_t));
+    if (len > UINT32_MAX || x->line == NULL || x->ls == NULL || x->cont == NULL)
+        return -1;
+    uint32_t line = 1, ls = 0, cont = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i % LC_BLOCK == 0) {
+            x->line[i / LC_BLOCK] = line;
+            x->ls[i / LC_BLOCK] = ls;
+            x->cont[i / LC_BLOCK] = cont;
+        }
+        if (i == len)
+            break;
+        if (buf[i] == '\n') {
+            line++;
+            ls = (uint32_t)(i + 1);
+        } else if (((unsigned char)buf[i] & 0xc0) == 0x80) {
+            cont++;
+        }
+    }
+    return 0;
+}
+
+static void lc_free(struct lc_index *x)
+{
+    free(x->line);
+    free(x->ls);
+    free(x->cont);
+}
+
+/* Continuation bytes in [0, off). */
+static size_t lc_cont(const struct lc_index *x, size_t off)
+{
+    size_t b = off / LC_BLOCK, n = x->cont[b];
+    for (size_t i = b * LC_BLOCK; i < off; i++)
+        n += ((unsigned char)x->buf[i] & 0xc0) == 0x80;
+    return n;
+}
+
+static void lc_lookup(const struct lc_index *x, size_t off, size_t *line, size_t *col)
+{
+    if (off > x->len)
+        off = x->len;
+    size_t b = off / LC_BLOCK;
+    size_t l = x->line[b], ls = x->ls[b];
+    for (size_t i = b * LC_BLOCK; i < off; i++) {
+        if (x->buf[i] == '\n') {
+            l++;
+            ls = i + 1;
+        }
+    }
+    *line = l;
+    *col = 1 + (off - ls) - (lc_cont(x, off) - lc_cont(x, ls));
+}
+
 struct json_pos_ctx {
     struct cfg_doc *doc;
     const char *data;
     size_t len;
+    struct lc_index *lc; /* NULL: fall back to scanning from the start */
 };
 
 static void json_pos_cb(void *ud, json_t *parent, const char *key, size_t keylen, size_t index,
@@ -270,8 +348,13 @@ static void json_pos_cb(void *ud, json_t *parent, const char *key, size_t keylen
     (void)keylen;
     struct json_pos_ctx *c = ud;
     size_t kl, kc, vl, vc;
-    json_offset_linecol(c->data, c->len, key_off, &kl, &kc);
-    json_offset_linecol(c->data, c->len, value_off, &vl, &vc);
+    if (c->lc != NULL) {
+        lc_lookup(c->lc, key_off, &kl, &kc);
+        lc_lookup(c->lc, value_off, &vl, &vc);
+    } else {
+        json_offset_linecol(c->data, c->len, key_off, &kl, &kc);
+        json_offset_linecol(c->data, c->len, value_off, &vl, &vc);
+    }
     struct cfg_pos kp = {(uint32_t)kl, (uint32_t)kc}, vp = {(uint32_t)vl, (uint32_t)vc};
     if (parent == NULL)
         kp = vp;
@@ -285,8 +368,11 @@ static struct cfg_doc *load_json(struct cfg_doc *doc, const char *data, size_t l
     lim.max_bytes = CFG_MAX_FILE;
     lim.max_depth = CFG_MAX_DEPTH;
     struct json_err je;
-    struct json_pos_ctx c = {doc, data, len};
+    struct lc_index lc;
+    memset(&lc, 0, sizeof(lc));
+    struct json_pos_ctx c = {doc, data, len, lc_build(&lc, data, len) == 0 ? &lc : NULL};
     doc->root = json_parse_strict_pos(data, len, &lim, &je, json_pos_cb, &c);
+    lc_free(&lc);
     if (doc->root == NULL) {
         size_t l, col;
         json_offset_linecol(data, len, je.offset, &l, &col);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard/args.h"
 #include "util/str.h"
 
 static const char *const kind_keys[POL_KIND__COUNT] = {"tools", "prompts", "resources"};
@@ -35,6 +36,7 @@ static void policy_free(struct policy *p)
         map_free(&p->idx[k].literal);
         free(p->idx[k].glob_rules);
     }
+    args_policy_free(p->args);
     free(p);
 }
 
@@ -260,7 +262,7 @@ static int compile_rule(const struct cfg_doc *doc, const json_t *rules, size_t i
 struct policy *policy_compile(const struct cfg_doc *doc, const json_t *section,
                               struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"default", "rules", NULL};
+    static const char *const keys[] = {"default", "rules", "arguments", NULL};
     size_t nerr = errs->n;
     struct policy *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -304,6 +306,9 @@ struct policy *policy_compile(const struct cfg_doc *doc, const json_t *section,
             }
         }
     }
+    json_t *args = json_object_get(section, "arguments");
+    if (args != NULL)
+        p->args = args_policy_compile(doc, args, errs);
 index:
     if (errs->n > nerr)
         goto fail;

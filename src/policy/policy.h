@@ -20,6 +20,7 @@
  *       prompts: [...]
  *       resources: ["file:///secret/..."]
  *       message: "text added to the error a denied caller sees"
+ *   arguments: [...]               argument constraints, docs/guards-arguments.md
  */
 #ifndef MCPWALL_POLICY_POLICY_H
 #define MCPWALL_POLICY_POLICY_H
@@ -30,6 +31,8 @@
 
 #include "policy/config.h"
 #include "util/map.h"
+
+struct arg_policy;
 
 enum pol_kind { POL_TOOL = 0, POL_PROMPT, POL_RESOURCE, POL_KIND__COUNT };
 enum pol_action { POL_ALLOW = 0, POL_DENY };
@@ -56,7 +59,7 @@ struct policy {
     struct pol_rule *rules;
     size_t nrules;
     struct pol_kind_index idx[POL_KIND__COUNT];
-    /* Sections compiled by other modules are attached here as they land. */
+    struct arg_policy *args;   /* the `arguments` section (guard/args.h); NULL: none */
 };
 
 struct pol_decision {

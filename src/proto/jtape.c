@@ -731,7 +731,7 @@ static void decode_into(const char *p, size_t n, char *out, size_t *outlen)
         case 'r': out[o++] = '\r'; break;
         case 't': out[o++] = '\t'; break;
         case 'u': {
-            uint32_t cp, lo;
+            uint32_t cp = 0, lo = 0;
             hex4(p + i, &cp);
             i += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {

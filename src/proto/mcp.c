@@ -129,6 +129,15 @@ bool mcp_version_supported(const char *v, size_t len)
     return (r & MCP_REV_LEGACY) != 0;
 }
 
+bool mcp_version_known(const char *v, size_t len)
+{
+    static const char *const known[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (len == 10 && memcmp(v, known[i], 10) == 0)
+            return true;
+    return false;
+}
+
 #define META_VERSION_KEY "io.modelcontextprotocol/protocolVersion"
 
 bool mcp_request_is_modern(const struct rpc_msg *m, const char **version)

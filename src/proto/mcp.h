@@ -96,6 +96,10 @@ extern const size_t mcp_supported_versions_n;
 enum mcp_rev mcp_rev_from_string(const char *v, size_t len);
 const char *mcp_rev_name(enum mcp_rev r);
 bool mcp_version_supported(const char *v, size_t len);
+/* A published revision of the legacy era (2024-11-05, 2025-03-26, 2025-06-18,
+ * 2025-11-25): acceptable as a version hint (the MCP-Protocol-Version header)
+ * even where the session speaks another one. */
+bool mcp_version_known(const char *v, size_t len);
 /* True when a request belongs to the stateless 2026-07-28 era: a modern-only
  * method, or params._meta carrying io.modelcontextprotocol/protocolVersion.
  * *version is set to the requested version (borrowed) when present. */

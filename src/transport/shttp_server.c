@@ -769,8 +769,11 @@ static void sh_session_end(struct shttp_session *s, enum shttp_close_reason why)
         sh_stream_maybe_free(pinned[i]);
     }
     free(pinned);
-    sh_session_unref(s); /* the guard */
-    sh_session_unref(s); /* being open */
+    /* Drop the guard and the "open" reference together: the guard alone can
+     * never be the last one. */
+    MW_ASSERT(s->refs >= 2);
+    s->refs--;
+    sh_session_unref(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -817,17 +820,14 @@ static struct shttp_session *sh_session_of(struct shttp_server *srv, struct http
         return NULL;
     }
     if (npv == 1) {
+        /* The header is the client's statement of its version. Invalid or
+         * unsupported values are refused (spec); a published revision other
+         * than the negotiated one is accepted, as the official SDKs and the
+         * conformance suite expect: the session keeps its negotiated version. */
         const char *pv = http_request_header(req, "MCP-Protocol-Version");
-        enum mcp_rev r = mcp_rev_from_string(pv, strlen(pv));
-        if (!mcp_version_supported(pv, strlen(pv))) {
+        if (!mcp_version_known(pv, strlen(pv))) {
             sh_error(req, 400, NULL, RPC_INVALID_REQUEST, "unsupported MCP-Protocol-Version",
                      "unsupported_protocol_version");
-            return NULL;
-        }
-        if (s->version != MCP_REV_NONE && r != s->version) {
-            sh_error(req, 400, NULL, RPC_INVALID_REQUEST,
-                     "MCP-Protocol-Version differs from the negotiated version",
-                     "protocol_version_mismatch");
             return NULL;
         }
     }
@@ -899,7 +899,7 @@ static void sh_post(struct shttp_server *srv, struct http_request *req)
     if (is_init && nsid == 0) {
         size_t npv = http_request_header_count(req, "MCP-Protocol-Version");
         const char *pv = http_request_header(req, "MCP-Protocol-Version");
-        if (npv > 1 || (npv == 1 && !mcp_version_supported(pv, strlen(pv)))) {
+        if (npv > 1 || (npv == 1 && !mcp_version_known(pv, strlen(pv)))) {
             sh_error(req, 400, m.id, RPC_INVALID_REQUEST, "unsupported MCP-Protocol-Version",
                      "unsupported_protocol_version");
             goto out;

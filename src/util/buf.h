@@ -31,7 +31,8 @@ static inline size_t buf_used(const struct buf *b)
 }
 static inline char *buf_head(const struct buf *b)
 {
-    return b->data + b->off;
+    /* A buffer that never held a byte has no storage: NULL, not NULL + 0. */
+    return b->data != NULL ? b->data + b->off : NULL;
 }
 
 /* Makes room for `extra` more bytes; -1 if that would pass max or memory fails. */

@@ -1,6 +1,7 @@
 #include "util/str.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Matches one character class starting after '['. Returns the pattern position
@@ -209,4 +210,15 @@ const char *str_casestr_n(const char *hay, size_t haylen, const char *needle)
             return hay + i;
     }
     return NULL;
+}
+
+char *str_memdup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    if (n > 0)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
 }

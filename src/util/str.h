@@ -23,6 +23,8 @@ int parse_duration_us(const char *s, uint64_t *out);
 
 /* Copies at most dstsz-1 bytes and always terminates; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstsz);
+/* A NUL-terminated copy of n bytes that need not be terminated (NULL on OOM). */
+char *str_memdup(const char *s, size_t n);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 /* Case-insensitive ASCII substring search over a length-delimited haystack. */

@@ -111,7 +111,11 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 export async function startServe(args, { env } = {}) {
   const proc = spawn(MCPWALL, ["serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(env ?? {}) } });
   let err = "";
-  proc.stderr.on("data", (d) => (err += d));
+  const log = process.env.MCPWALL_SERVE_LOG ? fs.createWriteStream(process.env.MCPWALL_SERVE_LOG, { flags: "a" }) : null;
+  proc.stderr.on("data", (d) => {
+    err += d;
+    log?.write(d);
+  });
   proc.stdout.on("data", () => {});
   const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
   await waitFor(() => /serving MCP at (\S+)/.test(err) || proc.exitCode !== null, 20000, "serve to listen");

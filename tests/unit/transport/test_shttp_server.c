@@ -229,7 +229,8 @@ static void test_headers_required(void **state)
             assert_reason(&c, cases[i].reason);
         hcli_close(&c);
     }
-    /* MCP-Protocol-Version: unknown 400; not the negotiated one 400; absent ok. */
+    /* MCP-Protocol-Version: unknown 400; another published revision accepted
+     * (the session keeps its negotiated version); absent ok. */
     struct hcli c;
     assert_int_equal(post(&c, t.port, sid, "MCP-Protocol-Version: 2024-01-01\r\n",
                           CALL("6", "echo", "{}")),
@@ -237,11 +238,15 @@ static void test_headers_required(void **state)
     assert_true(hcli_body_until(&c, NULL));
     assert_reason(&c, "unsupported_protocol_version");
     hcli_close(&c);
-    assert_int_equal(post(&c, t.port, sid, "MCP-Protocol-Version: 2025-11-25\r\n",
+    assert_int_equal(post(&c, t.port, sid, "MCP-Protocol-Version: 2025-03-26\r\n",
+                          CALL("6", "echo", "{}")),
+                     200);
+    hcli_close(&c);
+    assert_int_equal(post(&c, t.port, sid, "MCP-Protocol-Version: 2026-07-28\r\n",
                           CALL("6", "echo", "{}")),
                      400);
     assert_true(hcli_body_until(&c, NULL));
-    assert_reason(&c, "protocol_version_mismatch");
+    assert_reason(&c, "unsupported_protocol_version");
     hcli_close(&c);
     assert_int_equal(post(&c, t.port, sid, "MCP-Protocol-Version: 2025-06-18\r\n",
                           CALL("6", "echo", "{}")),

@@ -1,0 +1,263 @@
+/* detect_int.h - internals shared by the detector files (not an API).
+ *
+ * detect.c         rule table, lists, sets, the byte-level pass, evidence
+ * detect_secret.c  secrets and PII verifiers called from the byte pass
+ * detect_hidden.c  Unicode, ANSI, whitespace runs, encoded blobs, folding
+ * detect_inject.c  trigger words and the PCRE2 injection patterns
+ * detect_walk.c    tool definitions and MCP payload walkers
+ */
+#ifndef MCPWALL_GUARD_DETECT_INT_H
+#define MCPWALL_GUARD_DETECT_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <string.h>
+
+#include "guard/detect.h"
+
+/* byte classes */
+#define C_WORD  0x01u /* [A-Za-z0-9_] */
+#define C_ALPHA 0x02u
+#define C_DIGIT 0x04u
+#define C_B64   0x08u /* [A-Za-z0-9+/=_-] */
+#define C_HEX   0x10u
+#define C_SPACE 0x20u /* ' ' '\t' */
+#define C_CTRL  0x40u /* C0 except \t \n \r, and DEL */
+#define C_HIGH  0x80u
+#define C_UNDER 0x100u /* '_' */
+#define C_UPPER 0x200u /* [A-Z] */
+
+extern const uint16_t detect_cls[256];
+extern const uint8_t detect_lc[256]; /* ASCII lowercase */
+
+static inline bool d_alnum(unsigned char c)
+{
+    return (detect_cls[c] & (C_ALPHA | C_DIGIT)) != 0;
+}
+static inline bool d_word(unsigned char c)
+{
+    return (detect_cls[c] & C_WORD) != 0;
+}
+static inline bool d_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline bool d_upper(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static inline bool d_lower(unsigned char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+/* ---- injection patterns (detect_inject.c) ---- */
+
+struct dscan;
+
+#define TRIG_WORD_MAX 32
+#define DETECT_PAD 64 /* zeroed bytes after every buffer the patterns read */
+#define TRIG_MAX_PATS 24
+
+struct trig_entry {
+    char word[TRIG_WORD_MAX]; /* lowercase, NUL-padded */
+    uint8_t len;
+    uint8_t used;
+    uint8_t npats;
+    uint8_t pats[TRIG_MAX_PATS]; /* patterns this word triggers */
+    uint32_t hash;
+    uint32_t classes; /* co-trigger classes this word belongs to */
+};
+
+struct inj_pattern {
+    enum detect_rule rule;
+    pcre2_code *re;
+    pcre2_code *with; /* optional: must match in the same sentence */
+    bool jit, with_jit;
+    uint8_t sev[DETECT_CTX__COUNT]; /* 0: the rule's default; 0xff: off */
+    unsigned flags;
+    uint32_t need;    /* co-trigger classes required near the anchor (all of them) */
+    uint32_t any;     /* ... and at least one of these */
+    const char *pre;  /* substring required before the anchor (NULL: none) */
+    size_t prelen;
+    const char *post; /* one of these bytes required after it (NULL: none) */
+    uint16_t back, fwd;
+};
+
+#define INJ_MAX_PATTERNS 128
+
+#define TRIG_BLOOM_BITS 16
+
+struct detect_set {
+    struct inj_pattern pat[INJ_MAX_PATTERNS];
+    size_t npat;
+    struct trig_entry *trig; /* open addressing, power-of-two size */
+    size_t trig_mask;
+    uint64_t bloom[(1u << TRIG_BLOOM_BITS) / 64]; /* bit (hash >> 16) set for every entry */
+    uint64_t shape[(1u << 16) / 64]; /* bit shape_of(word) set for every entry */
+    pcre2_match_context *mctx; /* match and depth limits; JIT uses the machine stack */
+};
+
+int inj_compile(struct detect_set *ds, char *err, size_t errlen);
+/* Looks up the word p[i, j) (whose lowercase hash is h) and its '_'-separated
+ * parts when has_us; records trigger hits. 0 or -1 (memory). */
+int inj_word(struct dscan *s, const unsigned char *p, size_t i, size_t j, uint32_t h, bool has_us);
+/* A 16-bit digest of a word's shape: first two bytes, last byte, length
+ * (case-insensitive). */
+static inline unsigned shape_of(const unsigned char *p, size_t n)
+{
+    unsigned a = p[0] | 0x20u, b = n > 1 ? p[1] | 0x20u : 0, z = p[n - 1] | 0x20u;
+    unsigned h = (a * 0x9e5u) ^ (b * 0x3b7u) ^ (z * 0x1f3u) ^ ((unsigned)n * 0x7b1u);
+    return (h ^ (h >> 7)) & 0xffffu;
+}
+
+/* Could the word p[0, n) be in the trigger table? One load rejects most words. */
+static inline bool inj_maybe(const struct detect_set *ds, const unsigned char *p, size_t n)
+{
+    if (n >= 32)
+        return false;
+    unsigned sh = shape_of(p, n);
+    return (ds->shape[sh / 64] >> (sh % 64)) & 1u;
+}
+
+static inline bool inj_bloom(const struct detect_set *ds, uint32_t h)
+{
+    return (ds->bloom[(h >> 16) / 64] >> ((h >> 16) % 64)) & 1u;
+}
+/* Collects the trigger hits of s->ip (used when the text was folded). */
+int inj_find_triggers(struct dscan *s);
+void inj_free(struct detect_set *ds);
+const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds, const unsigned char *w,
+                                            size_t len, uint32_t h);
+/* Hash of a word of [A-Za-z0-9_] bytes, case-insensitive (OR 0x20 maps
+ * letters to lowercase and leaves digits; '_' maps consistently). Reads 8
+ * bytes at a time when `avail` (bytes readable from p) allows; *us tells
+ * whether the word holds '_'. */
+static inline uint32_t word_hash_us(const unsigned char *p, size_t n, size_t avail, bool *us)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    uint64_t usacc = 0;
+    for (size_t k = 0; k < n; k += 8) {
+        size_t m = n - k < 8 ? n - k : 8;
+        uint64_t mask = m < 8 ? (1ull << (8 * m)) - 1 : ~0ull;
+        uint64_t w = 0;
+        if (avail - k >= 8) {
+            memcpy(&w, p + k, 8);
+            w &= mask; /* little-endian: the word's bytes are the low ones */
+        } else {
+            for (size_t b = 0; b < m; b++)
+                w |= (uint64_t)p[k + b] << (8 * b);
+        }
+        /* bytes equal to '_' (0x5f): classic zero-byte test on w ^ 0x5f.. */
+        uint64_t x = (w ^ 0x5f5f5f5f5f5f5f5full) & mask;
+        usacc |= ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) & mask;
+        w |= 0x2020202020202020ull & mask;
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    *us = usacc != 0;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline uint32_t word_hash(const unsigned char *p, size_t n, size_t avail)
+{
+    bool us;
+    return word_hash_us(p, n, avail, &us);
+}
+
+/* ---- scan state ---- */
+
+struct fold_seg {
+    size_t out; /* first folded byte of the segment */
+    size_t in;  /* its offset in the original */
+};
+
+/* A trigger word found in the scanned view (8 bytes: texts are at most
+ * DETECT_MAX_SCAN bytes, words shorter than TRIG_WORD_MAX). */
+struct trig_hit {
+    uint32_t pos;
+    uint16_t te; /* index in detect_set.trig */
+    uint8_t len;
+    uint8_t pad;
+};
+
+struct dscan {
+    const struct detect_set *ds;
+    enum detect_context ctx;
+    const unsigned char *p; /* original text */
+    size_t n;
+    const char *pointer;
+    struct detect_list *out;
+    size_t base; /* first finding of this scan in out */
+    int err;
+    unsigned extra_flags; /* or-ed into every finding (DETECT_F_KEY) */
+    int depth;            /* nesting of decoded blobs */
+    pcre2_match_data *md;
+    bool has_high;        /* any byte >= 0x80 */
+    bool collect;         /* the byte pass records trigger words */
+    /* view scanned by the injection patterns: the original or a folded copy */
+    const unsigned char *ip;
+    size_t in;
+    unsigned char *fold;
+    struct fold_seg *seg;
+    size_t nseg, capseg;
+    struct trig_hit *hits;
+    size_t nhits, caphits;
+};
+
+/* Adds a finding of rule r at [start, end) of the ORIGINAL text. sev 0 takes
+ * the rule default for the context; a rule with NONE there is dropped. The
+ * evidence is formatted by the caller (may be NULL: excerpt of the span). */
+void dscan_add(struct dscan *s, enum detect_rule r, size_t start, size_t end,
+               enum detect_severity sev, unsigned flags, const char *evidence);
+/* Evidence helpers: excerpt of text with controls and invisibles escaped,
+ * at most max-1 bytes, cut on a code point boundary with "..." appended. */
+void ev_excerpt(const unsigned char *p, size_t n, char *out, size_t max);
+/* Masked preview: keeps `keep` leading bytes (a known public prefix), then
+ * '*' and the length: "ghp_**** (40 chars)". */
+void ev_mask(const unsigned char *p, size_t n, size_t keep, const char *what, char *out,
+             size_t max);
+
+/* secrets and PII: each inspects position i of the original text and adds
+ * findings; returns the offset to continue from (>= i + 1) or i when nothing
+ * was consumed. */
+void sec_word_start(struct dscan *s, size_t i);  /* known token prefixes, IBAN, numbers */
+void sec_separator(struct dscan *s, size_t i);   /* ':' or '=' : key=value, URL credentials */
+void sec_at(struct dscan *s, size_t i);          /* '@' : e-mail */
+size_t sec_dash(struct dscan *s, size_t i);      /* '-' : PEM blocks */
+void sec_plus(struct dscan *s, size_t i);        /* '+' '(' : phone numbers */
+void sec_tilde(struct dscan *s, size_t i);       /* '~' : Azure AD client secrets */
+void sec_bearer(struct dscan *s, size_t wend); /* word "bearer" */
+void sec_putty(struct dscan *s, size_t i);
+void sec_iban(struct dscan *s, size_t i);                /* [A-Z]{2}[0-9]{2}... */
+/* Builds the token-prefix index (idempotent, thread-safe). */
+void sec_init(void);
+
+/* hidden content */
+size_t hid_escape(struct dscan *s, size_t i);    /* ESC */
+size_t hid_control(struct dscan *s, size_t i);   /* other C0 / DEL */
+size_t hid_high(struct dscan *s, size_t i);      /* non-ASCII: returns next offset */
+size_t hid_spaces(struct dscan *s, size_t i);    /* ' ' '\t' run */
+size_t hid_newlines(struct dscan *s, size_t i);  /* '\n' run */
+void hid_blob(struct dscan *s, size_t start, size_t end); /* base64/hex run */
+/* Offsets of the characters the folded view changes (look-alikes,
+ * invisibles, exotic spaces, tag characters), at most max of them; returns
+ * their number, or max + 1 when there are more. Only non-ASCII bytes are
+ * decoded. */
+size_t hid_fold_spots(const unsigned char *p, size_t n, size_t *spots, size_t max);
+/* Builds the folded view of p[from, to) in s->fold / s->ip / s->in with
+ * segments mapping back to original offsets; 0 or -1 (memory). */
+int hid_fold_range(struct dscan *s, size_t from, size_t to);
+/* Maps a folded span back to the original. */
+void fold_map(const struct dscan *s, size_t fs, size_t fe, size_t *os, size_t *oe);
+
+/* injection: finds trigger words in s->ip and runs the patterns */
+int inj_scan(struct dscan *s);
+
+/* Runs the whole pass over a nested text (decoded blob) and returns the
+ * highest injection severity found there, with its rule. */
+enum detect_severity detect_nested(const struct dscan *s, const unsigned char *p, size_t n,
+                                   enum detect_rule *rule, char *ev, size_t evmax);
+
+#endif
