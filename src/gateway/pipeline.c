@@ -509,7 +509,8 @@ static enum gw_verdict stage_authz(struct gw_session *s, struct gw_msg *m)
     if (m->target_kind < 0)
         return GW_CONTINUE;
     struct pol_decision d;
-    policy_decide(s->policy, (enum pol_kind)m->target_kind, m->target, m->target_len, &d);
+    struct pol_subject who = gw_session_subject(s);
+    policy_decide(s->policy, &who, (enum pol_kind)m->target_kind, m->target, m->target_len, &d);
     m->rule = policy_rule_name(&d);
     if (d.action == POL_ALLOW)
         return GW_CONTINUE;
@@ -732,12 +733,14 @@ static bool filter_list(struct gw_session *s, json_t *result, const char *key, c
     if (!json_is_array(arr))
         return false;
     bool changed = false;
+    struct pol_subject who = gw_session_subject(s);
     for (size_t i = 0; i < json_array_size(arr);) {
         json_t *it = json_array_get(arr, i);
         json_t *name = json_object_get(it, field);
         struct pol_decision d;
         if (json_is_string(name))
-            policy_decide(s->policy, kind, json_string_value(name), json_string_length(name), &d);
+            policy_decide(s->policy, &who, kind, json_string_value(name),
+                          json_string_length(name), &d);
         else
             d.action = POL_DENY; /* an entry without a name cannot be judged: hide it */
         if (d.action == POL_DENY) {
@@ -760,13 +763,14 @@ static bool list_needs_filter(struct gw_session *s, struct gw_msg *m, const char
     if (jt_type(t, arr) != JT_ARRAY)
         return false;
     size_t c = arr + 1;
+    struct pol_subject who = gw_session_subject(s);
     for (uint32_t e = 0; e < t->tok[arr].count; e++) {
         size_t n;
         const char *name = jt_str(t, jt_get(t, c, field), &n, &m->scratch);
         if (name == NULL)
             return true;
         struct pol_decision d;
-        policy_decide(s->policy, kind, name, n, &d);
+        policy_decide(s->policy, &who, kind, name, n, &d);
         if (d.action == POL_DENY)
             return true;
         c = t->tok[c].next;

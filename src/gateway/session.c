@@ -32,8 +32,10 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     jtape_init(&s->tape[0]);
     jtape_init(&s->tape[1]);
     map_init(&s->tools);
-    struct passwd *pw = getpwuid(geteuid());
-    snprintf(s->identity, sizeof(s->identity), "local:%s", pw != NULL ? pw->pw_name : "unknown");
+    s->ident = identity_local_user();
+    if (s->ident == NULL)
+        return -1;
+    str_copy(s->identity, s->ident->principal, sizeof(s->identity));
     return 0;
 }
 
@@ -85,6 +87,30 @@ void gw_session_free(struct gw_session *s)
     s->policy = NULL;
     gw_results_unref(s->results);
     s->results = NULL;
+    identity_unref(s->ident);
+    s->ident = NULL;
+}
+
+void gw_session_set_identity(struct gw_session *s, struct identity *id)
+{
+    if (id == NULL)
+        return;
+    struct identity *old = s->ident;
+    s->ident = identity_ref(id);
+    identity_unref(old);
+    str_copy(s->identity, id->principal, sizeof(s->identity));
+}
+
+struct pol_subject gw_session_subject(const struct gw_session *s)
+{
+    const char *client = s->client_hint[0] != '\0' ? s->client_hint : NULL;
+    if (client == NULL)
+        client = json_string_value(json_object_get(s->lc.client_info, "name"));
+    return (struct pol_subject){
+        .id = s->ident,
+        .client = client,
+        .model = s->model_hint[0] != '\0' ? s->model_hint : NULL,
+    };
 }
 
 void gw_session_set_policy(struct gw_session *s, struct policy *p)

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "audit/metrics.h"
 #include "gateway/gwconfig.h"
+#include "policy/identity.h"
 #include "policy/policy.h"
 #include "proto/jtape.h"
 #include "proto/mcp.h"
@@ -77,7 +78,10 @@ struct gw_pending {
 
 struct gw_session {
     char id[33];
-    char identity[96];
+    char identity[IDENTITY_MAX_PRINCIPAL + 1]; /* the caller's principal, for audit */
+    struct identity *ident;       /* reference held: the caller (wrap: the local user) */
+    char client_hint[128];        /* clientInfo.name the client claims (unverified) */
+    char model_hint[128];         /* model header the client sends (unverified) */
     struct event_base *base;
     const struct gw_config *cfg;  /* borrowed: outlives the session */
     struct policy *policy;        /* reference held */
@@ -114,6 +118,11 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
 void gw_session_free(struct gw_session *s);
 /* Replaces the policy (after a reload); requests in flight keep their rule. */
 void gw_session_set_policy(struct gw_session *s, struct policy *p);
+/* Sets who calls (takes a reference; NULL keeps the current one) and copies
+ * its principal for audit records. */
+void gw_session_set_identity(struct gw_session *s, struct identity *id);
+/* The subject the policy judges: the identity and the client's hints. */
+struct pol_subject gw_session_subject(const struct gw_session *s);
 /* Replaces the result guard (a server's own, or after a reload). */
 void gw_session_set_results(struct gw_session *s, struct gw_results *r);
 /* Records a handshake done outside the pipeline (an HTTP upstream whose

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "guard/args.h"
+#include "policy/identity.h"
 #include "util/str.h"
 
 static const char *const kind_keys[POL_KIND__COUNT] = {"tools", "prompts", "resources"};
@@ -16,10 +17,21 @@ const char *policy_kind_word(enum pol_kind kind)
     return (unsigned)kind < POL_KIND__COUNT ? kind_words[kind] : "item";
 }
 
+static void strv_free_n(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static void rule_free(struct pol_rule *r)
 {
     free(r->name);
     free(r->message);
+    strv_free_n(r->roles, r->nroles);
+    strv_free_n(r->identities, r->nidentities);
+    strv_free_n(r->clients, r->nclients);
+    strv_free_n(r->models, r->nmodels);
     for (int k = 0; k < POL_KIND__COUNT; k++) {
         for (size_t i = 0; i < r->nglobs[k]; i++)
             free(r->globs[k][i]);
@@ -83,9 +95,72 @@ static int build_index(struct policy *p)
     return 0;
 }
 
-void policy_decide(const struct policy *p, enum pol_kind kind, const char *name, size_t len,
-                   struct pol_decision *d)
+static bool any_glob(char *const *globs, size_t n, const char *s)
 {
+    if (s == NULL)
+        return false;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (glob_match(globs[i], s, len))
+            return true;
+    return false;
+}
+
+/* Whether every condition of rule r holds for who. */
+static bool rule_applies(const struct pol_rule *r, const struct pol_subject *who)
+{
+    if (!r->conditional)
+        return true;
+    const struct identity *id = who != NULL ? who->id : NULL;
+    if (r->nroles > 0) {
+        bool has = false;
+        for (size_t i = 0; id != NULL && i < r->nroles && !has; i++)
+            has = identity_has_role(id, r->roles[i]);
+        if (!has)
+            return false;
+    }
+    if (r->nidentities > 0 && !any_glob(r->identities, r->nidentities, id ? id->principal : NULL))
+        return false;
+    if (r->nclients > 0 && !any_glob(r->clients, r->nclients, who ? who->client : NULL))
+        return false;
+    if (r->nmodels > 0 && !any_glob(r->models, r->nmodels, who ? who->model : NULL))
+        return false;
+    return true;
+}
+
+static void decide_by_rule(const struct policy *p, size_t best, struct pol_decision *d)
+{
+    if (best != SIZE_MAX) {
+        d->rule = &p->rules[best];
+        d->action = d->rule->action;
+    } else {
+        d->rule = NULL;
+        d->action = p->default_action;
+    }
+}
+
+void policy_decide(const struct policy *p, const struct pol_subject *who, enum pol_kind kind,
+                   const char *name, size_t len, struct pol_decision *d)
+{
+    if (p->conditional) {
+        /* Rules limited to some callers: the first rule that applies to this
+         * caller and names the item decides (policies with conditions are
+         * small; the indexes below serve the unconditional common case). */
+        size_t best = SIZE_MAX;
+        for (size_t r = 0; r < p->nrules && best == SIZE_MAX; r++) {
+            const struct pol_rule *rule = &p->rules[r];
+            if (!rule_applies(rule, who))
+                continue;
+            for (size_t g = 0; g < rule->nglobs[kind]; g++) {
+                if (glob_match(rule->globs[kind][g], name, len)) {
+                    best = r;
+                    break;
+                }
+            }
+        }
+        decide_by_rule(p, best, d);
+        return;
+    }
     const struct pol_kind_index *ix = &p->idx[kind];
     size_t best = SIZE_MAX;
     void *hit = map_get(&ix->literal, name, len);
@@ -102,13 +177,7 @@ void policy_decide(const struct policy *p, enum pol_kind kind, const char *name,
         if (best == ix->glob_rules[i])
             break;
     }
-    if (best != SIZE_MAX) {
-        d->rule = &p->rules[best];
-        d->action = d->rule->action;
-    } else {
-        d->rule = NULL;
-        d->action = p->default_action;
-    }
+    decide_by_rule(p, best, d);
 }
 
 const char *policy_rule_name(const struct pol_decision *d)
@@ -183,8 +252,9 @@ static bool glob_ok(const char *g)
 static int compile_rule(const struct cfg_doc *doc, const json_t *rules, size_t idx,
                         const json_t *r, struct pol_rule *out, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"name", "action", "tools", "prompts", "resources",
-                                       "message", NULL};
+    static const char *const keys[] = {"name",  "action",     "tools",   "prompts", "resources",
+                                       "roles", "identities", "clients", "models",  "message",
+                                       NULL};
     int bad = 0;
     memset(out, 0, sizeof(*out));
     if (!json_is_object(r)) {
@@ -254,6 +324,55 @@ static int compile_rule(const struct cfg_doc *doc, const json_t *rules, size_t i
                 name != NULL ? name : "?");
         bad = -1;
     }
+    static const char *const cond_keys[] = {"roles", "identities", "clients", "models"};
+    char ***cond_v[] = {&out->roles, &out->identities, &out->clients, &out->models};
+    size_t *cond_n[] = {&out->nroles, &out->nidentities, &out->nclients, &out->nmodels};
+    for (size_t c = 0; c < 4; c++) {
+        json_t *list = NULL;
+        rc = cfg_get_str_list(errs, doc, r, cond_keys[c], &list);
+        if (rc < 0) {
+            bad = -1;
+            continue;
+        }
+        if (rc == 1)
+            continue;
+        size_t n = json_array_size(list);
+        json_t *src = json_object_get(r, cond_keys[c]);
+        if (n == 0) {
+            cfg_err(errs, doc, r, cond_keys[c], 0,
+                    "'%s' is empty: the rule would apply to no one; remove the key or list values",
+                    cond_keys[c]);
+            bad = -1;
+        }
+        *cond_v[c] = calloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            const char *g = json_string_value(json_array_get(list, i));
+            if (c > 0 && !glob_ok(g)) {
+                cfg_err(errs, doc, json_is_array(src) ? src : r, json_is_array(src) ? NULL : cond_keys[c],
+                        json_is_array(src) ? i : 0, "invalid glob '%s' (empty, or '[' without ']')", g);
+                bad = -1;
+                continue;
+            }
+            if (c == 0 && g[0] == '\0') {
+                cfg_err(errs, doc, json_is_array(src) ? src : r, json_is_array(src) ? NULL : cond_keys[c],
+                        json_is_array(src) ? i : 0, "a role must not be empty");
+                bad = -1;
+                continue;
+            }
+            (*cond_v[c])[(*cond_n[c])++] = strdup(g);
+        }
+        json_decref(list);
+        out->conditional = true;
+    }
+    if ((json_object_get(r, "clients") != NULL || json_object_get(r, "models") != NULL) &&
+        out->action == POL_ALLOW) {
+        cfg_err(errs, doc, r, json_object_get(r, "clients") != NULL ? "clients" : "models", 0,
+                "rule '%s': clients and models are unverified hints the caller chooses, so they "
+                "may only narrow access: use them in deny rules (use roles or identities to "
+                "allow)",
+                name != NULL ? name : "?");
+        bad = -1;
+    }
     out->name = name != NULL ? strdup(name) : NULL;
     out->message = msg != NULL ? strdup(msg) : NULL;
     return bad;
@@ -298,6 +417,7 @@ struct policy *policy_compile(const struct cfg_doc *doc, const json_t *section,
             json_t *jr = json_array_get(rules, i);
             compile_rule(doc, rules, i, jr, r, errs);
             p->nrules++;
+            p->conditional |= r->conditional;
             for (size_t j = 0; r->name != NULL && j + 1 < p->nrules; j++) {
                 if (p->rules[j].name != NULL && strcmp(p->rules[j].name, r->name) == 0) {
                     cfg_err(errs, doc, jr, "name", 0, "duplicate rule name '%s'", r->name);

@@ -80,7 +80,7 @@ int scan_policy_eval(struct scan_report *r, const char *path)
             if (it->kind == SCAN_KIND_TEMPLATE)
                 continue; /* the policy judges concrete URIs, not templates */
             struct pol_decision d;
-            policy_decide(p, kind, it->name, strlen(it->name), &d);
+            policy_decide(p, NULL, kind, it->name, strlen(it->name), &d);
             it->pol_allowed = d.action == POL_ALLOW;
             it->pol_everyone = it->pol_allowed;
             it->pol_approval = false;

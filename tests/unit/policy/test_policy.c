@@ -1,6 +1,7 @@
 /* Table-driven: tests/cases/policy/configs.jsonl. Each configuration either
  * fails with exactly the listed file:line:col messages or yields the listed
- * decisions. */
+ * decisions; a check may name the caller: "who": {"principal", "roles",
+ * "client", "model"}. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "gateway/gwconfig.h"
+#include "policy/identity.h"
 #include "testutil.h"
 
 static enum pol_kind kind_of(const char *s)
@@ -52,9 +54,27 @@ static void test_config_table(void **state)
             json_t *chk;
             json_array_foreach(json_object_get(c, "checks"), j, chk) {
                 const char *n = json_string_value(json_object_get(chk, "name"));
+                json_t *w = json_object_get(chk, "who");
+                struct identity *id = NULL;
+                struct pol_subject who = {0};
+                if (w != NULL) {
+                    const char *pr = json_string_value(json_object_get(w, "principal"));
+                    id = identity_new(IDENTITY_APIKEY, pr != NULL ? pr : "apikey:t", NULL);
+                    assert_non_null(id);
+                    size_t r;
+                    json_t *role;
+                    json_array_foreach(json_object_get(w, "roles"), r, role)
+                        assert_int_equal(identity_add_role(id, json_string_value(role),
+                                                           json_string_length(role)), 0);
+                    who.id = json_is_true(json_object_get(w, "no_identity")) ? NULL : id;
+                    who.client = json_string_value(json_object_get(w, "client"));
+                    who.model = json_string_value(json_object_get(w, "model"));
+                }
                 struct pol_decision d;
-                policy_decide(cfg->policy, kind_of(json_string_value(json_object_get(chk, "kind"))),
-                              n, strlen(n), &d);
+                policy_decide(cfg->policy, w != NULL ? &who : NULL,
+                              kind_of(json_string_value(json_object_get(chk, "kind"))), n, strlen(n),
+                              &d);
+                identity_unref(id);
                 const char *act = d.action == POL_ALLOW ? "allow" : "deny";
                 if (strcmp(act, json_string_value(json_object_get(chk, "action"))) != 0 ||
                     strcmp(policy_rule_name(&d), json_string_value(json_object_get(chk, "rule"))) != 0)
@@ -79,11 +99,11 @@ static void test_denial_message(void **state)
     struct gw_config *cfg = gwconfig_compile(doc, &errs);
     assert_non_null(cfg);
     struct pol_decision d;
-    policy_decide(cfg->policy, POL_TOOL, "write_file", 10, &d);
+    policy_decide(cfg->policy, NULL, POL_TOOL, "write_file", 10, &d);
     char msg[300];
     policy_denial_message(&d, POL_TOOL, "write_file", 10, msg, sizeof(msg));
     assert_string_equal(msg, "Tool \"write_file\" is denied by policy rule \"ro\": read-only share");
-    policy_decide(cfg->policy, POL_TOOL, "x\"y", 3, &d);
+    policy_decide(cfg->policy, NULL, POL_TOOL, "x\"y", 3, &d);
     policy_denial_message(&d, POL_TOOL, "x\"y", 3, msg, sizeof(msg));
     assert_string_equal(msg, "Tool \"x?y\" is denied by the policy's default (no rule allows it)");
     gwconfig_free(cfg);
