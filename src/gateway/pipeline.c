@@ -9,6 +9,7 @@
 #include "guard/args.h"
 #include "guard/redact.h"
 #include "guard/schema.h"
+#include "policy/pins.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -235,6 +236,7 @@ void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra
         .event = event,
         .session = s->id,
         .identity = s->identity,
+        .server = s->server,
         .extra = extra,
     };
     audit_append(s->audit, &r);
@@ -532,6 +534,53 @@ static enum gw_verdict stage_authz(struct gw_session *s, struct gw_msg *m)
 /* Learns the tools of one tools/list page (before any filtering). A first page
  * starts a new listing; the last page ends it and forgets tools no longer
  * listed. */
+/* Compares a tool's definition with the lockfile (pins: configured). A
+ * mismatch is logged and audited once per definition seen. */
+static void pin_check_tool(struct gw_session *s, struct gw_tool *tool, const char *name)
+{
+    const struct gw_pins_cfg *pc = &s->cfg->pins;
+    if (pc->lock == NULL)
+        return;
+    const char *server = s->pin_name != NULL ? s->pin_name : s->server != NULL ? s->server : "";
+    if (pins_hash_def(tool->def, tool->sha256) < 0) {
+        tool->pin = GW_PIN_CHANGED; /* cannot be verified: treated as changed */
+        return;
+    }
+    const char *want = pins_lookup(pc->lock, server, PINS_TOOL, name);
+    tool->pin = want == NULL ? GW_PIN_NEW : strcmp(want, tool->sha256) == 0 ? GW_PIN_MATCH
+                                                                           : GW_PIN_CHANGED;
+    enum gw_pin_action act = tool->pin == GW_PIN_CHANGED ? pc->on_change
+                             : tool->pin == GW_PIN_NEW   ? pc->on_new
+                                                         : GW_PIN_ALLOW;
+    if (tool->pin == GW_PIN_MATCH || (tool->pin == GW_PIN_NEW && act == GW_PIN_ALLOW))
+        return;
+    const char *what = tool->pin == GW_PIN_CHANGED ? "changed since it was pinned"
+                                                   : "is not in the lockfile";
+    log_warnx("session %.8s: tool \"%s\" of server \"%s\" %s (sha256 %.12s...; %s): %s",
+              s->id, name, server, what, tool->sha256, pc->path,
+              act == GW_PIN_BLOCK ? "hidden and refused" : "allowed (on_change/on_new: warn)");
+    json_t *extra = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "tool", name, "pin_server", server,
+                              "status", tool->pin == GW_PIN_CHANGED ? "changed" : "new",
+                              "sha256", tool->sha256, "pinned_sha256", want, "action",
+                              gw_pin_action_name(act));
+    gw_audit_event(s, "pin", extra);
+    json_decref(extra);
+    metrics_denial(s->metrics, s->server != NULL ? s->server : "",
+                   tool->pin == GW_PIN_CHANGED ? "tool_definition_changed" : "tool_not_pinned");
+}
+
+/* What the pins say about calling or listing a tool. */
+static enum gw_pin_action pin_verdict(const struct gw_session *s, const struct gw_tool *tool)
+{
+    if (s->cfg->pins.lock == NULL || tool == NULL)
+        return GW_PIN_ALLOW;
+    if (tool->pin == GW_PIN_CHANGED)
+        return s->cfg->pins.on_change;
+    if (tool->pin == GW_PIN_NEW)
+        return s->cfg->pins.on_new;
+    return GW_PIN_ALLOW;
+}
+
 static void learn_tools(struct gw_session *s, const struct jtape *t, size_t result,
                         bool first_page)
 {
@@ -550,9 +599,19 @@ static void learn_tools(struct gw_session *s, const struct jtape *t, size_t resu
         size_t nl;
         const char *name = jt_str(t, jt_get(t, c, "name"), &nl, &sc);
         if (name != NULL && nl > 0 && nl < 256) {
+            /* The same definition as before: keep what was compiled and checked. */
+            struct gw_tool *old = map_get(&s->tools, name, nl);
+            json_t *def = old != NULL ? jt_json(t, c) : NULL;
+            if (old != NULL && def != NULL && json_equal(def, old->def)) {
+                old->seen = true;
+                json_decref(def);
+                c = t->tok[c].next;
+                continue;
+            }
             struct gw_tool *tool = calloc(1, sizeof(*tool));
             if (tool != NULL) {
-                tool->def = jt_json(t, c);
+                tool->def = def != NULL ? def : jt_json(t, c);
+                def = NULL;
                 tool->seen = true;
                 json_t *in = json_object_get(tool->def, "inputSchema");
                 json_t *out = json_object_get(tool->def, "outputSchema");
@@ -566,9 +625,13 @@ static void learn_tools(struct gw_session *s, const struct jtape *t, size_t resu
                     tool->out = schema_compile(out, NULL);
                 char key[256];
                 memcpy(key, name, nl);
+                key[nl] = '\0';
+                if (tool->def != NULL)
+                    pin_check_tool(s, tool, key);
                 gw_tool_free(map_del(&s->tools, key, nl));
                 map_put(&s->tools, key, nl, tool);
             }
+            json_decref(def);
         }
         c = t->tok[c].next;
     }
@@ -743,6 +806,10 @@ static bool filter_list(struct gw_session *s, json_t *result, const char *key, c
                           json_string_length(name), &d);
         else
             d.action = POL_DENY; /* an entry without a name cannot be judged: hide it */
+        if (d.action == POL_ALLOW && kind == POL_TOOL &&
+            pin_verdict(s, map_get(&s->tools, json_string_value(name),
+                                   json_string_length(name))) == GW_PIN_BLOCK)
+            d.action = POL_DENY; /* a tool the pins refuse is not offered either */
         if (d.action == POL_DENY) {
             json_array_remove(arr, i);
             changed = true;
@@ -771,7 +838,8 @@ static bool list_needs_filter(struct gw_session *s, struct gw_msg *m, const char
             return true;
         struct pol_decision d;
         policy_decide(s->policy, &who, kind, name, n, &d);
-        if (d.action == POL_DENY)
+        if (d.action == POL_DENY ||
+            (kind == POL_TOOL && pin_verdict(s, map_get(&s->tools, name, n)) == GW_PIN_BLOCK))
             return true;
         c = t->tok[c].next;
     }
@@ -925,10 +993,42 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
     return guard_content(s, m);
 }
 
+/* pin: a tool is called only while its definition matches the lockfile
+ * (pins: configured; on_change / on_new decide for mismatches). */
+static enum gw_verdict stage_pin(struct gw_session *s, struct gw_msg *m)
+{
+    if (s->cfg->pins.lock == NULL || m->dir != GW_C2S || m->v.kind != RPC_REQUEST ||
+        m->mm == NULL || m->mm->id != MCP_M_TOOLS_CALL)
+        return GW_CONTINUE;
+    int nl = (int)(m->target_len < 100 ? m->target_len : 100);
+    struct gw_tool *tool = map_get(&s->tools, m->target, m->target_len);
+    if (tool == NULL) {
+        s->denied++;
+        return refuse(m, MW_ERR_DENIED, "tool_unverified",
+                      "tool \"%.*s\" cannot be checked against the lockfile yet (mcpwall has not "
+                      "read its definition); list the tools and retry",
+                      nl, m->target);
+    }
+    if (pin_verdict(s, tool) != GW_PIN_BLOCK)
+        return GW_CONTINUE;
+    s->denied++;
+    m->err_data = json_pack("{s:s}", "sha256", tool->sha256);
+    if (tool->pin == GW_PIN_CHANGED)
+        return refuse(m, MW_ERR_DENIED, "tool_definition_changed",
+                      "tool \"%.*s\" is refused: its definition changed since it was pinned in "
+                      "the lockfile (review with mcpwall pins diff, accept with mcpwall pins "
+                      "approve)",
+                      nl, m->target);
+    return refuse(m, MW_ERR_DENIED, "tool_not_pinned",
+                  "tool \"%.*s\" is refused: it is not in the lockfile and pins.on_new is block "
+                  "(pin it with mcpwall pins approve)",
+                  nl, m->target);
+}
+
 /* The one place the order is written. */
 static enum gw_verdict (*const stages[])(struct gw_session *, struct gw_msg *) = {
     stage_era, stage_match, stage_lifecycle, stage_authn, stage_route,
-    stage_authz, stage_validate, stage_track, stage_guard,
+    stage_authz, stage_validate, stage_pin, stage_track, stage_guard,
 };
 
 /* ---- driving a message ---------------------------------------------------------- */

@@ -1978,14 +1978,15 @@ int serve_run(const struct serve_opts *o)
         audit_append(srv.audit, &r);
         audit_flush(srv.audit);
     }
+    /* "serving MCP at" is the readiness line (scripts wait for it): last. */
+    if (srv.adm != srv.pub)
+        log_info("admin endpoints at http://%s:%u/metrics /healthz /readyz", ao2.host,
+                 (unsigned)http_listener_port(srv.adm));
     log_info("serving MCP at %s://%s:%u%s (%zu upstream server%s%s)",
              lo.tls_cert_file != NULL ? "https" : "http", lo.host,
              (unsigned)http_listener_port(srv.pub), so.path, srv.cfg->nservers,
              srv.cfg->nservers == 1 ? "" : "s",
              gwconfig_namespaced(srv.cfg) ? ", names prefixed by server" : "");
-    if (srv.adm != srv.pub)
-        log_info("admin endpoints at http://%s:%u/metrics /healthz /readyz", ao2.host,
-                 (unsigned)http_listener_port(srv.adm));
 
     event_base_dispatch(srv.base);
     status = 0;

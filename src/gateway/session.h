@@ -49,7 +49,11 @@ struct gw_tool {
     struct schema *out;          /* compiled outputSchema, or NULL */
     char *in_err;                /* why the inputSchema could not be compiled */
     bool seen;                   /* listed in the current full listing */
+    uint8_t pin;                 /* enum gw_pin_state (pins: configured) */
+    char sha256[65];             /* of the definition, when pins are configured */
 };
+
+enum gw_pin_state { GW_PIN_UNCHECKED = 0, GW_PIN_MATCH, GW_PIN_CHANGED, GW_PIN_NEW };
 
 /* A request in flight, keyed by its id in the direction it travels. */
 struct gw_pending {
@@ -89,6 +93,7 @@ struct gw_session {
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct metrics *metrics;      /* borrowed, may be NULL */
     const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    const char *pin_name;         /* borrowed: name in the lockfile (wrap); NULL: server */
     uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */

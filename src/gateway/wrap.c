@@ -11,16 +11,19 @@
 #include <unistd.h>
 
 #include "gateway/pipeline.h"
+#include "policy/pins.h"
 #include "transport/chan.h"
-#include "transport/fdlines.h"
 #include "transport/child.h"
+#include "transport/fdlines.h"
 #include "util/log.h"
+#include "util/str.h"
 #include "util/timeutil.h"
 
 #define STDERR_LINE_MAX 4096
 #define STDERR_LINES_PER_SEC 200
 
 struct wrap {
+    char pin_name[256];            /* the server's name in the lockfile (pins:) */
     struct event_base *base;
     const struct gw_config *cfg;
     struct chan host;
@@ -409,6 +412,22 @@ int wrap_run(const struct wrap_opts *o)
     w.child.in_fd = w.child.out_fd = -1;
     if (gw_session_init(&w.sess, w.base, w.cfg, w.audit, &wrap_io, &w) < 0)
         fatalx("cannot create the session");
+    if (w.cfg->pins.lock != NULL) {
+        /* The same name mcpwall scan gives the command, unless pins.server says. */
+        if (w.cfg->pins.server != NULL)
+            str_copy(w.pin_name, w.cfg->pins.server, sizeof(w.pin_name));
+        else
+            pins_name_of_command(o->argv, w.pin_name, sizeof(w.pin_name));
+        w.sess.pin_name = w.pin_name;
+        if (!pins_has_server(w.cfg->pins.lock, w.pin_name))
+            log_warnx("pins: the lockfile %s has no server \"%s\": every tool is new to it "
+                      "(pins.on_new: %s)%s",
+                      w.cfg->pins.path, w.pin_name, gw_pin_action_name(w.cfg->pins.on_new),
+                      w.cfg->pins.server == NULL ? "; set pins.server to the name used by "
+                                                   "mcpwall scan --name" : "");
+        else
+            log_info("pins: tools of \"%s\" must match %s", w.pin_name, w.cfg->pins.path);
+    }
 
     json_t *start = json_object();
     json_t *cmd = json_array();
