@@ -36,7 +36,9 @@
  * rl_config; ratelimit_new() pairs one with a store (memory, or Redis on the
  * caller's libevent loop); ratelimit_reload() swaps the config and keeps the
  * counters (a rule keeps its buckets while its name and rate stay the same).
- * Everything runs on the one thread of the event loop.
+ * Everything runs on the one thread of the event loop. With the Redis store
+ * the process must ignore SIGPIPE (hiredis writes with write(2)); wrap and
+ * serve do.
  */
 #ifndef MCPWALL_POLICY_RATELIMIT_H
 #define MCPWALL_POLICY_RATELIMIT_H
