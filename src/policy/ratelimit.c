@@ -69,6 +69,13 @@ struct ratelimit {
     struct store *store;
     bool closing;
     struct rl_stats st;
+    /* Scratch for one check or account at a time (never nested: the store
+     * calls back from the loop, never from inside a check), kept off the
+     * stack. */
+    struct store_op ops[RL_MAX_LIMITS];
+    struct store_res res[RL_MAX_LIMITS];
+    uint16_t idx[RL_MAX_LIMITS];
+    uint64_t widx[RL_MAX_LIMITS];
 };
 
 struct rl_pending {
@@ -783,20 +790,33 @@ static bool limit_matches(const struct rl_limit *L, const struct rl_subject *who
     return false;
 }
 
+/* Decimal digits of v into num (no terminator); returns their count. */
+static size_t u64_dec(char num[20], uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        num[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Writes (dst != NULL) or measures one part "|<c><len>:<bytes>". */
 static size_t key_part(char *dst, char c, const char *s, size_t n)
 {
-    char num[24];
-    int nl = snprintf(num, sizeof(num), "%zu", n);
-    size_t total = 2 + (size_t)nl + 1 + n;
+    char num[20];
+    size_t nl = u64_dec(num, n);
     if (dst != NULL) {
         dst[0] = '|';
         dst[1] = c;
-        memcpy(dst + 2, num, (size_t)nl);
+        memcpy(dst + 2, num, nl);
         dst[2 + nl] = ':';
         memcpy(dst + 3 + nl, s, n);
     }
-    return total;
+    return 2 + nl + 1 + n;
 }
 
 struct rl_fields {
@@ -814,11 +834,13 @@ static size_t key_build(char *dst, const struct rl_limit *L, const struct rl_fie
     if (dst != NULL)
         memcpy(dst, L->tag, L->taglen);
     if (L->is_budget) {
-        char num[24];
-        int nl = snprintf(num, sizeof(num), ":%llu", (unsigned long long)widx);
-        if (dst != NULL)
-            memcpy(dst + k, num, (size_t)nl);
-        k += (size_t)nl;
+        char num[20];
+        size_t nl = u64_dec(num, widx);
+        if (dst != NULL) {
+            dst[k] = ':';
+            memcpy(dst + k + 1, num, nl);
+        }
+        k += 1 + nl;
     }
     for (int i = 0; i < 3; i++)
         if (L->keymask & bits[i])
@@ -848,11 +870,10 @@ static int subject_ok(const struct rl_subject *who, struct rl_fields *f)
  * of ops, or -1 out of memory. */
 static int build_ops(const struct rl_config *c, const struct rl_subject *who,
                      const struct rl_fields *f, uint64_t now, bool for_account,
-                     struct store_op *ops, uint16_t *idx, char *stackbuf, size_t stacklen,
-                     char **heap, uint32_t *matched, uint64_t *timeout_us)
+                     struct store_op *ops, uint16_t *idx, uint64_t *widx, char *stackbuf,
+                     size_t stacklen, char **heap, uint32_t *matched, uint64_t *timeout_us)
 {
     size_t n = 0, need = 0;
-    uint64_t widx[RL_MAX_LIMITS];
     *heap = NULL;
     *matched = 0;
     *timeout_us = 0;
@@ -998,10 +1019,7 @@ int ratelimit_check(struct ratelimit *rl, const struct rl_subject *who, uint64_t
                     struct rl_pending **pending)
 {
     struct rl_fields f;
-    struct store_op ops[RL_MAX_LIMITS];
-    struct store_res res[RL_MAX_LIMITS];
-    uint16_t idx[RL_MAX_LIMITS];
-    char stackbuf[8192];
+    char stackbuf[4096];
     char *heap = NULL;
     uint32_t matched;
     uint64_t timeout_us;
@@ -1010,10 +1028,13 @@ int ratelimit_check(struct ratelimit *rl, const struct rl_subject *who, uint64_t
     if (rl == NULL || out == NULL || subject_ok(who, &f) < 0 || (cb == NULL && rl->cfg->redis))
         return -1;
     struct rl_config *c = rl->cfg;
+    struct store_op *ops = rl->ops;
+    struct store_res *res = rl->res;
+    uint16_t *idx = rl->idx;
     memset(out, 0, sizeof(*out));
     rl->st.checks++;
-    int n = build_ops(c, who, &f, now_us, false, ops, idx, stackbuf, sizeof(stackbuf), &heap,
-                      &matched, &timeout_us);
+    int n = build_ops(c, who, &f, now_us, false, ops, idx, rl->widx, stackbuf, sizeof(stackbuf),
+                      &heap, &matched, &timeout_us);
     out->matched = matched;
     out->timeout_us = timeout_us;
     out->remaining = -1;
@@ -1083,23 +1104,21 @@ void ratelimit_account(struct ratelimit *rl, const struct rl_subject *who, uint6
                        uint64_t tokens, uint64_t now_us)
 {
     struct rl_fields f;
-    struct store_op ops[RL_MAX_LIMITS];
-    uint16_t idx[RL_MAX_LIMITS];
-    char stackbuf[8192];
+    char stackbuf[4096];
     char *heap = NULL;
     uint32_t matched;
     uint64_t timeout_us;
     if (rl == NULL || rl->closing || subject_ok(who, &f) < 0 ||
         (result_bytes == 0 && tokens == 0))
         return;
-    int n = build_ops(rl->cfg, who, &f, now_us, true, ops, idx, stackbuf, sizeof(stackbuf), &heap,
-                      &matched, &timeout_us);
+    int n = build_ops(rl->cfg, who, &f, now_us, true, rl->ops, rl->idx, rl->widx, stackbuf,
+                      sizeof(stackbuf), &heap, &matched, &timeout_us);
     if (n < 0) {
         rl->st.account_dropped++;
         return;
     }
     if (n > 0)
-        store_account(rl->store, ops, (size_t)n, result_bytes, tokens, now_us);
+        store_account(rl->store, rl->ops, (size_t)n, result_bytes, tokens, now_us);
     free(heap);
 }
 

@@ -141,7 +141,8 @@ void ratelimit_free(struct ratelimit *rl);
  * also on error, timeout and ratelimit_free; *pending, when pending != NULL,
  * is the handle for ratelimit_cancel() until then); -1 on bad input (a
  * missing field, a field longer than RL_FIELD_MAX, more than RL_ROLES_MAX
- * roles), with nothing recorded. */
+ * roles, or cb == NULL with the Redis store), with nothing recorded. cb may
+ * be NULL with the memory store, which always decides at once. */
 int ratelimit_check(struct ratelimit *rl, const struct rl_subject *who, uint64_t now_us,
                     struct rl_decision *out, rl_done_fn cb, void *arg,
                     struct rl_pending **pending);
