@@ -63,7 +63,7 @@ static struct ratelimit *make(const char *yaml, struct event_base *base)
 static void bench_memory(const char *label, const char *yaml, size_t nids, size_t n)
 {
     struct ratelimit *rl = make(yaml, NULL);
-    char (*ids)[32] = malloc(nids * sizeof(*ids));
+    char (*ids)[40] = malloc(nids * sizeof(*ids));
     for (size_t i = 0; i < nids; i++)
         snprintf(ids[i], sizeof(ids[i]), "apikey:user-%zu", i);
     struct rl_subject s = {.server = "filesystem", .tool = "read_text_file"};
