@@ -32,7 +32,7 @@ struct family {
 };
 
 struct metrics {
-    struct family requests, denials, restarts, alerts, duration;
+    struct family requests, denials, restarts, alerts, guard, duration;
     int64_t sessions_active;
     uint64_t sessions_total;
     uint64_t bytes_in, bytes_out;
@@ -44,8 +44,9 @@ struct metrics *metrics_new(void)
     struct metrics *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    struct family *f[] = {&m->requests, &m->denials, &m->restarts, &m->alerts, &m->duration};
-    for (size_t i = 0; i < 5; i++)
+    struct family *f[] = {&m->requests, &m->denials, &m->restarts,
+                          &m->alerts,   &m->guard,   &m->duration};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         map_init(&f[i]->index);
     return m;
 }
@@ -71,6 +72,7 @@ void metrics_free(struct metrics *m)
     family_free(&m->denials, false);
     family_free(&m->restarts, false);
     family_free(&m->alerts, false);
+    family_free(&m->guard, false);
     family_free(&m->duration, true);
     free(m);
 }
@@ -189,8 +191,8 @@ void metrics_request(struct metrics *m, const char *server, const char *method, 
     }
 }
 
-static void count1(struct metrics *m, struct family *f, const char *k1, const char *v1,
-                   const char *k2, const char *v2)
+static void count3(struct metrics *m, struct family *f, const char *k1, const char *v1,
+                   const char *k2, const char *v2, const char *k3, const char *v3)
 {
     if (m == NULL)
         return;
@@ -199,9 +201,17 @@ static void count1(struct metrics *m, struct family *f, const char *k1, const ch
     label(&l, k1, v1, true);
     if (k2 != NULL)
         label(&l, k2, v2, false);
+    if (k3 != NULL)
+        label(&l, k3, v3, false);
     struct counter *c = counter_for(m, f, &l, NULL);
     if (c != NULL)
         c->value++;
+}
+
+static void count1(struct metrics *m, struct family *f, const char *k1, const char *v1,
+                   const char *k2, const char *v2)
+{
+    count3(m, f, k1, v1, k2, v2, NULL, NULL);
 }
 
 void metrics_denial(struct metrics *m, const char *server, const char *reason)
@@ -217,6 +227,11 @@ void metrics_restart(struct metrics *m, const char *server)
 void metrics_rate_alert(struct metrics *m, const char *server)
 {
     count1(m, m != NULL ? &m->alerts : NULL, "server", server, NULL, NULL);
+}
+
+void metrics_guard(struct metrics *m, const char *server, const char *rule, const char *action)
+{
+    count3(m, m != NULL ? &m->guard : NULL, "server", server, "rule", rule, "action", action);
 }
 
 void metrics_session(struct metrics *m, int delta)
@@ -256,6 +271,9 @@ int metrics_render(const struct metrics *m, struct buf *b)
                     &m->restarts);
     render_counters(b, "mcpwall_rate_alerts_total",
                     "Sessions that went over the calls-per-minute alert threshold.", &m->alerts);
+    render_counters(b, "mcpwall_guard_findings_total",
+                    "Findings of the result guard, by server, rule and the action taken.",
+                    &m->guard);
     buf_append_str(b, "# HELP mcpwall_request_duration_seconds Request latency through the "
                       "gateway.\n# TYPE mcpwall_request_duration_seconds histogram\n");
     for (size_t i = 0; i < m->duration.n; i++) {

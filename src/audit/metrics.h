@@ -33,6 +33,8 @@ void metrics_session(struct metrics *m, int delta);
 void metrics_bytes(struct metrics *m, uint64_t in, uint64_t out);
 void metrics_restart(struct metrics *m, const char *server);
 void metrics_rate_alert(struct metrics *m, const char *server);
+/* One finding of the result guard (rule id, action name). */
+void metrics_guard(struct metrics *m, const char *server, const char *rule, const char *action);
 /* Appends the whole exposition to out. */
 int metrics_render(const struct metrics *m, struct buf *out);
 

@@ -10,6 +10,7 @@
 
 #include "gateway/srvconfig.h"
 #include "guard/args.h"
+#include "guard/redact.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -37,6 +38,35 @@ static struct gw_config *config_new(void)
     return c;
 }
 
+struct gw_results *gw_results_new(struct result_guard *g)
+{
+    if (g == NULL)
+        return NULL;
+    struct gw_results *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        result_guard_free(g);
+        return NULL;
+    }
+    r->refs = 1;
+    r->g = g;
+    return r;
+}
+
+struct gw_results *gw_results_ref(struct gw_results *r)
+{
+    if (r != NULL)
+        r->refs++;
+    return r;
+}
+
+void gw_results_unref(struct gw_results *r)
+{
+    if (r == NULL || --r->refs > 0)
+        return;
+    result_guard_free(r->g);
+    free(r);
+}
+
 struct gw_config *gwconfig_ref(struct gw_config *c)
 {
     if (c != NULL)
@@ -52,6 +82,7 @@ void gwconfig_free(struct gw_config *c)
     free(c->audit.file);
     srvconfig_free(c);
     policy_unref(c->policy);
+    gw_results_unref(c->results);
     sandbox_free(c->sandbox);
     free(c);
 }
@@ -62,7 +93,8 @@ struct gw_config *gwconfig_default(void)
     if (c == NULL)
         return NULL;
     c->policy = policy_allow_all();
-    if (c->policy == NULL) {
+    c->results = gw_results_new(result_guard_compile(NULL, NULL, NULL));
+    if (c->policy == NULL || c->results == NULL) {
         gwconfig_free(c);
         return NULL;
     }
@@ -139,8 +171,8 @@ static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct g
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
     static const char *const keys[] = {"version", "log",     "limits",    "audit",
-                                       "policy",  "sandbox", "listen",    "admin",
-                                       "servers", "separator", "namespacing", NULL};
+                                       "policy",  "results", "sandbox",   "listen",
+                                       "admin",   "servers", "separator", "namespacing", NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
     if (c == NULL)
@@ -174,12 +206,15 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     sec = NULL;
     if (cfg_get_obj(errs, doc, root, "policy", &sec) >= 0)
         c->policy = policy_compile(doc, sec, errs);
+    sec = NULL;
+    if (cfg_get_obj(errs, doc, root, "results", &sec) >= 0)
+        c->results = gw_results_new(result_guard_compile(doc, sec, errs));
     const json_t *sb = json_object_get(root, "sandbox");
     if (sb != NULL)
         c->sandbox = sandbox_compile(doc, sb, errs);
-    if (c->policy != NULL)
+    if (c->policy != NULL && c->results != NULL)
         srvconfig_compile(doc, c, errs);
-    if (errs->n > nerr || c->policy == NULL)
+    if (errs->n > nerr || c->policy == NULL || c->results == NULL)
         goto fail;
     return c;
 fail:

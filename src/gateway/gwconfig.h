@@ -1,7 +1,7 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
- * Top-level keys: version (1), log, limits, audit, policy, sandbox, and for
- * serve: listen, admin, servers, separator, namespacing. Unknown keys are
+ * Top-level keys: version (1), log, limits, audit, policy, results, sandbox,
+ * and for serve: listen, admin, servers, separator, namespacing. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -19,6 +19,20 @@
 #include "util/log.h"
 
 struct sandbox_profile;
+struct result_guard;
+
+/* A compiled result guard (the `results:` section) shared by the sessions
+ * that use it: a reload compiles a new one while sessions that hold the old
+ * one keep it until they end. */
+struct gw_results {
+    int refs;
+    struct result_guard *g; /* owned */
+};
+
+/* Takes ownership of g (NULL gives NULL). */
+struct gw_results *gw_results_new(struct result_guard *g);
+struct gw_results *gw_results_ref(struct gw_results *r);
+void gw_results_unref(struct gw_results *r);
 
 struct gw_limits {
     struct json_limits json;       /* max_message_bytes, max_depth, ... */
@@ -60,6 +74,7 @@ struct gw_server {
     char **headers;          /* "Name: value" lines for url upstreams (NULL-terminated) */
     uint64_t timeout_us;     /* request timeout for this server; 0: limits.request_timeout */
     struct policy *policy;   /* one reference: the server's own, or the top-level one */
+    struct gw_results *results; /* one reference: its own `results:` over the top-level one */
     struct sandbox_profile *sandbox; /* owned; NULL: unsandboxed */
 };
 
@@ -72,6 +87,7 @@ struct gw_config {
     struct gw_audit_cfg audit;
     enum log_level log_level;
     struct policy *policy; /* one reference */
+    struct gw_results *results; /* one reference; the defaults when there is no `results:` */
     struct sandbox_profile *sandbox; /* owned; NULL: the server runs unsandboxed */
     /* serve */
     struct gw_listen listen;

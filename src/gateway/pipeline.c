@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "guard/args.h"
+#include "guard/redact.h"
 #include "guard/schema.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -44,6 +45,7 @@ struct gw_msg {
     struct buf scratch;    /* decoded target when it had escapes */
     json_t *args_json;     /* the arguments as a tree, built by validate when needed */
     json_t *flags;         /* argument findings that let the call pass (audited) */
+    json_t *guard;         /* the result guard's report when it found something (audited) */
 };
 
 static const char *const dir_names[2] = {"c2s", "s2c"};
@@ -157,14 +159,21 @@ static void audit_refusal(struct gw_session *s, struct gw_msg *m)
         r.target = m->target;
         r.target_len = m->target_len;
     }
+    json_t *extra = NULL;
+    if (m->guard != NULL) {
+        extra = json_pack("{sO}", "guard", m->guard);
+        r.extra = extra;
+    }
     audit_append(s->audit, &r);
+    json_decref(extra);
     free(preview);
 }
 
 /* Audits a completed request (answered, failed, timed out, cancelled). The
  * result text, when given, is raw escaped string content from the response. */
-static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
-                             int error_code, const char *result_raw, size_t result_len)
+static void audit_completion_ex(struct gw_session *s, const struct gw_pending *p,
+                                const char *outcome, int error_code, const char *result_raw,
+                                size_t result_len, const json_t *result, const json_t *guard)
 {
     if (p->internal)
         return;
@@ -191,11 +200,17 @@ static void audit_completion(struct gw_session *s, const struct gw_pending *p, c
         .args_preview = p->args_preview,
         .result_raw = result_raw,
         .result_raw_len = result_len,
+        .result = result,
     };
     json_t *extra = NULL;
-    if (p->flags != NULL) {
+    if (p->flags != NULL || p->guard != NULL || guard != NULL) {
         extra = json_object();
-        json_object_set_new(extra, "findings", json_loads(p->flags, 0, NULL));
+        if (p->flags != NULL)
+            json_object_set_new(extra, "findings", json_loads(p->flags, 0, NULL));
+        if (guard != NULL)
+            json_object_set(extra, "guard", (json_t *)guard);
+        else if (p->guard != NULL)
+            json_object_set_new(extra, "guard", json_loads(p->guard, 0, NULL));
         r.extra = extra;
     }
     if (p->target_kind >= 0 && p->target != NULL) {
@@ -204,6 +219,12 @@ static void audit_completion(struct gw_session *s, const struct gw_pending *p, c
     }
     audit_append(s->audit, &r);
     json_decref(extra);
+}
+
+static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
+                             int error_code, const char *result_raw, size_t result_len)
+{
+    audit_completion_ex(s, p, outcome, error_code, result_raw, result_len, NULL, NULL);
 }
 
 void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra)
@@ -755,11 +776,11 @@ static bool list_needs_filter(struct gw_session *s, struct gw_msg *m, const char
     return false;
 }
 
-/* guard: results are filtered by the same decision that judges calls. */
-static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
+/* Results of the server: tools learned from lists, structured results
+ * checked against outputSchema, lists filtered by the same decision that
+ * judges calls. */
+static enum gw_verdict guard_result_shape(struct gw_session *s, struct gw_msg *m)
 {
-    if (m->v.kind != RPC_RESULT || m->pending == NULL || m->dir != GW_S2C)
-        return GW_CONTINUE;
     if (m->pending->method == MCP_M_TOOLS_LIST)
         learn_tools(s, m->tape, m->v.result, !m->pending->list_had_cursor);
     if (m->pending->method == MCP_M_TOOLS_CALL && m->pending->target != NULL) {
@@ -803,6 +824,91 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
     if (filter_list(s, m->rm.result, key, field, kind))
         m->modified = true;
     return GW_CONTINUE;
+}
+
+/* What the result guard reads in a message from the server: the result of a
+ * tools/call, resources/read, prompts/get or initialize; an error answering a
+ * request; the params of a sampling or elicitation request or of a logging
+ * message. Returns the member name and sets *kind, or NULL for anything else. */
+static const char *guard_payload(const struct gw_msg *m, enum detect_payload *kind)
+{
+    if (m->v.kind == RPC_REQUEST || m->v.kind == RPC_NOTIFICATION) {
+        switch (m->mm != NULL ? m->mm->id : MCP_M_UNKNOWN) {
+        case MCP_M_SAMPLING_CREATE_MESSAGE: *kind = DETECT_P_SAMPLING; return "params";
+        case MCP_M_ELICITATION_CREATE: *kind = DETECT_P_ELICITATION; return "params";
+        case MCP_N_MESSAGE: *kind = DETECT_P_ANY; return "params";
+        default: return NULL;
+        }
+    }
+    if (m->pending == NULL || m->pending->internal)
+        return NULL;
+    if (m->v.kind == RPC_ERROR) {
+        *kind = DETECT_P_ERROR;
+        return "error";
+    }
+    switch (m->pending->method) {
+    case MCP_M_TOOLS_CALL: *kind = DETECT_P_TOOL_RESULT; return "result";
+    case MCP_M_RESOURCES_READ: *kind = DETECT_P_RESOURCE_READ; return "result";
+    case MCP_M_PROMPTS_GET: *kind = DETECT_P_PROMPT_GET; return "result";
+    case MCP_M_INITIALIZE: *kind = DETECT_P_INITIALIZE; return "result";
+    default: return NULL;
+    }
+}
+
+/* The result guard (policy `results:`): size cap, secrets and PII, injected
+ * instructions, hidden content. A passing message keeps its original bytes;
+ * an edited one is re-emitted; a blocked one is answered with an error (a
+ * response: the requester gets it; a server request: the server does). */
+static enum gw_verdict guard_content(struct gw_session *s, struct gw_msg *m)
+{
+    enum detect_payload kind;
+    const char *key = s->results != NULL ? guard_payload(m, &kind) : NULL;
+    if (key == NULL)
+        return GW_CONTINUE;
+    if (msg_tree(m) == NULL)
+        return refuse(m, MW_ERR_DENIED, "guard_error",
+                      "mcpwall could not inspect the message (out of memory), so it withheld it");
+    json_t *payload = json_object_get(m->root, key);
+    if (!json_is_object(payload))
+        return GW_CONTINUE;
+    struct result_guard_ctx ctx = {
+        .server = s->server,
+        .name = m->pending != NULL && m->v.kind != RPC_REQUEST ? m->pending->target : NULL,
+    };
+    struct result_guard_report rep;
+    if (result_guard_apply(s->results->g, payload, kind, &ctx, &rep) < 0) {
+        result_guard_report_free(&rep);
+        return refuse(m, MW_ERR_DENIED, "guard_error",
+                      "mcpwall could not inspect the message (out of memory), so it withheld it");
+    }
+    for (size_t i = 0; i < rep.nevents; i++)
+        metrics_guard(s->metrics, s->server != NULL ? s->server : "", rep.events[i].rule,
+                      result_guard_action_name(rep.events[i].action));
+    if (rep.nevents > 0 || rep.verdict != RG_PASS)
+        m->guard = result_guard_report_json(&rep);
+    enum gw_verdict v = GW_CONTINUE;
+    if (rep.verdict == RG_MODIFIED)
+        m->modified = true;
+    else if (rep.verdict == RG_BLOCK)
+        v = refuse(m, MW_ERR_DENIED, rep.reason, "%s", rep.message);
+    /* A server request's completion is audited when the client answers it. */
+    if (v == GW_CONTINUE && m->v.kind == RPC_REQUEST && m->pending != NULL && m->guard != NULL)
+        m->pending->guard = json_dumps(m->guard, JSON_COMPACT);
+    result_guard_report_free(&rep);
+    return v;
+}
+
+/* guard: what the server sends toward the client. */
+static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
+{
+    if (m->dir != GW_S2C)
+        return GW_CONTINUE;
+    if (m->v.kind == RPC_RESULT && m->pending != NULL) {
+        enum gw_verdict v = guard_result_shape(s, m);
+        if (v != GW_CONTINUE)
+            return v;
+    }
+    return guard_content(s, m);
 }
 
 /* The one place the order is written. */
@@ -851,14 +957,20 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
     p->gw_us += mono_us() - m->t_in;
     const char *text = NULL;
     size_t textlen = 0;
-    if (m->v.kind == RPC_RESULT && logs_result(p->method)) {
+    const json_t *result = NULL;
+    /* The preview shows what the client received: the edited result when the
+     * guard changed it, nothing when the guard only logged findings (they may
+     * be secrets the policy lets through). */
+    if (m->v.kind == RPC_RESULT && logs_result(p->method) && m->modified) {
+        result = m->rm.result;
+    } else if (m->v.kind == RPC_RESULT && logs_result(p->method) && m->guard == NULL) {
         size_t tok = audit_first_text_tape(m->tape, m->v.result);
         if (tok != JT_NONE) {
             text = m->tape->src + m->tape->tok[tok].start;
             textlen = m->tape->tok[tok].len;
         }
     }
-    audit_completion(s, p, outcome, code, text, textlen);
+    audit_completion_ex(s, p, outcome, code, text, textlen, result, m->guard);
     gw_pending_done(p);
     m->pending = NULL;
 }
@@ -945,7 +1057,7 @@ static void handle(struct gw_session *s, struct gw_msg *m)
             json_t *id = gw_pending_id(m->pending);
             answer_error(s, m->pending->dir, id, m->err.code, m->err.msg, m->err.reason, NULL);
             json_decref(id);
-            audit_completion(s, m->pending, "error", m->err.code, NULL, 0);
+            audit_completion_ex(s, m->pending, "error", m->err.code, NULL, 0, NULL, m->guard);
         }
         gw_pending_done(m->pending);
         m->pending = NULL;
@@ -1012,6 +1124,7 @@ static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, s
     json_decref(m.root);
     json_decref(m.args_json);
     json_decref(m.flags);
+    json_decref(m.guard);
     buf_free(&m.scratch);
 }
 

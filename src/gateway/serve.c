@@ -353,6 +353,7 @@ static void up_gw_start(struct upconn *uc)
     struct fsess *fs = uc->fs;
     gw_session_init(&uc->gw, fs->srv->base, fs->cfg, fs->srv->audit, &up_io, uc);
     gw_session_set_policy(&uc->gw, uc->def->policy);
+    gw_session_set_results(&uc->gw, uc->def->results);
     uc->gw.server = uc->def->name;
     uc->gw.metrics = fs->srv->metrics;
     if (uc->def->timeout_us != 0)
@@ -1825,8 +1826,10 @@ static void reload(struct serve *srv)
         for (size_t i = 0; i < fs->nups; i++) {
             const struct gw_server *ns =
                 gwconfig_server(c, fs->ups[i].def->name, strlen(fs->ups[i].def->name));
-            if (ns != NULL && fs->ups[i].gw_live)
+            if (ns != NULL && fs->ups[i].gw_live) {
                 gw_session_set_policy(&fs->ups[i].gw, ns->policy);
+                gw_session_set_results(&fs->ups[i].gw, ns->results);
+            }
         }
     }
     if (c->listen.port != srv->cfg->listen.port)

@@ -21,6 +21,7 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     s->base = base;
     s->cfg = cfg;
     s->policy = policy_ref(cfg->policy);
+    s->results = gw_results_ref(cfg->results);
     s->request_timeout_us = cfg->limits.request_timeout_us;
     s->audit = audit;
     s->io = io;
@@ -41,6 +42,7 @@ static void pending_free(struct gw_pending *p)
     free(p->target);
     free(p->args_preview);
     free(p->flags);
+    free(p->guard);
     free(p);
 }
 
@@ -81,6 +83,8 @@ void gw_session_free(struct gw_session *s)
     mcp_lc_free(&s->lc);
     policy_unref(s->policy);
     s->policy = NULL;
+    gw_results_unref(s->results);
+    s->results = NULL;
 }
 
 void gw_session_set_policy(struct gw_session *s, struct policy *p)
@@ -88,6 +92,13 @@ void gw_session_set_policy(struct gw_session *s, struct policy *p)
     struct policy *old = s->policy;
     s->policy = policy_ref(p);
     policy_unref(old);
+}
+
+void gw_session_set_results(struct gw_session *s, struct gw_results *r)
+{
+    struct gw_results *old = s->results;
+    s->results = gw_results_ref(r);
+    gw_results_unref(old);
 }
 
 int gw_session_adopt_handshake(struct gw_session *s, const json_t *init_params,

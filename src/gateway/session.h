@@ -61,6 +61,8 @@ struct gw_pending {
     bool internal;               /* the gateway's own request: its answer is not forwarded */
     bool list_had_cursor;        /* tools/list: a page after the first */
     char *flags;                 /* owned: JSON array of argument findings to audit, or NULL */
+    char *guard;                 /* owned: result guard report of a server->client request
+                                    (JSON), audited with its completion; or NULL */
     uint64_t t_in;               /* µs: request received */
     uint64_t gw_us;              /* µs spent in mcpwall on the request */
     uint64_t deadline;           /* µs (monotonic); 0: none */
@@ -74,6 +76,7 @@ struct gw_session {
     struct event_base *base;
     const struct gw_config *cfg;  /* borrowed: outlives the session */
     struct policy *policy;        /* reference held */
+    struct gw_results *results;   /* reference held: the result guard */
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct metrics *metrics;      /* borrowed, may be NULL */
     const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
@@ -98,13 +101,15 @@ struct gw_session {
     uint64_t msgs_in[2], denied, errors;
 };
 
-/* Initialises a session; takes a reference to cfg->policy. */
+/* Initialises a session; takes references to cfg->policy and cfg->results. */
 int gw_session_init(struct gw_session *s, struct event_base *base, const struct gw_config *cfg,
                     struct audit_log *audit, const struct gw_io *io, void *io_ud);
 /* Releases pending entries (without answering them) and references. */
 void gw_session_free(struct gw_session *s);
 /* Replaces the policy (after a reload); requests in flight keep their rule. */
 void gw_session_set_policy(struct gw_session *s, struct policy *p);
+/* Replaces the result guard (a server's own, or after a reload). */
+void gw_session_set_results(struct gw_session *s, struct gw_results *r);
 /* Records a handshake done outside the pipeline (an HTTP upstream whose
  * client session initialized itself): params of the initialize request and
  * the server's result. 0, or -1 with *e when the result is unacceptable. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gateway/gwconfig.h"
+#include "guard/redact.h"
 #include "gateway/srvconfig.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
@@ -43,6 +44,7 @@ void srvconfig_free(struct gw_config *c)
         free(s->url);
         strv_free(s->headers);
         policy_unref(s->policy);
+        gw_results_unref(s->results);
         sandbox_free(s->sandbox);
     }
     free(c->servers);
@@ -137,7 +139,7 @@ static void compile_server(const struct cfg_doc *doc, const json_t *servers, con
                            struct cfg_errors *errs)
 {
     static const char *const keys[] = {"command", "args", "env", "cwd", "url", "headers",
-                                       "timeout", "policy", "sandbox", NULL};
+                                       "timeout", "policy", "results", "sandbox", NULL};
     memset(out, 0, sizeof(*out));
     out->name = strdup(name);
     if (!srvconfig_name_ok(name, strlen(name)))
@@ -226,6 +228,11 @@ static void compile_server(const struct cfg_doc *doc, const json_t *servers, con
         out->policy = policy_compile(doc, pol, errs);
     else
         out->policy = policy_ref(c->policy);
+    json_t *res;
+    if (cfg_get_obj(errs, doc, sec, "results", &res) == 0)
+        out->results = gw_results_new(result_guard_compile_over(doc, res, c->results->g, errs));
+    else
+        out->results = gw_results_ref(c->results);
     const json_t *sb = json_object_get(sec, "sandbox");
     if (sb != NULL) {
         if (cmd == NULL)
@@ -329,6 +336,7 @@ int gwconfig_add_server(struct gw_config *c, const char *name, const char *url,
             s->argv[i] = strdup(argv[i]);
     }
     s->policy = policy_ref(c->policy);
+    s->results = gw_results_ref(c->results);
     c->nservers++;
     return 0;
 }

@@ -597,6 +597,7 @@ struct slot_rec {
 
 struct apply_ctx {
     const struct result_guard *g;
+    enum detect_context ctx;
     struct detect_list findings;
     struct slot_rec *slots;
     size_t nslots, capslots;
@@ -627,7 +628,7 @@ static int collect_slot(void *ud, const struct detect_slot *s)
         return -1;
     }
     a->nslots++;
-    int rc = detect_scan_text(a->g->ds, DETECT_CTX_RESULT, json_string_value(s->value),
+    int rc = detect_scan_text(a->g->ds, a->ctx, json_string_value(s->value),
                               json_string_length(s->value), s->pointer, &a->findings);
     r->f1 = a->findings.n;
     return rc;
@@ -826,6 +827,11 @@ int result_guard_apply(const struct result_guard *g, json_t *payload, enum detec
     memset(rep, 0, sizeof(*rep));
     memset(&a, 0, sizeof(a));
     a.g = g;
+    /* A server's initialize instructions are written for the model, as tool
+     * descriptions are: they are judged like definitions, where text that
+     * addresses the model is normal and only what a definition must not do
+     * (concealment, credential requests, exfiltration...) is reported. */
+    a.ctx = kind == DETECT_P_INITIALIZE ? DETECT_CTX_DEFINITION : DETECT_CTX_RESULT;
     detect_list_init(&a.findings, 4096);
     rep->bytes_in = string_bytes(payload, 0);
     rep->bytes_out = rep->bytes_in;
@@ -893,12 +899,18 @@ int result_guard_apply(const struct result_guard *g, json_t *payload, enum detec
     }
 
     /* 4. edit */
-    char label[200], nonce[9];
-    uint8_t rnd[4];
-    make_label(kind, ctx, label, sizeof(label));
-    if (random_bytes(rnd, sizeof(rnd)) < 0)
-        goto out;
-    hex_encode(rnd, sizeof(rnd), nonce);
+    char label[200] = "", nonce[9] = "";
+    bool any_tag = false;
+    for (size_t k = 0; k < a.findings.n && !any_tag; k++)
+        any_tag = acts[k] == RG_ACT_TAG;
+    if (any_tag) {
+        /* Drawn only when an envelope is written: most messages have none. */
+        uint8_t rnd[4];
+        make_label(kind, ctx, label, sizeof(label));
+        if (random_bytes(rnd, sizeof(rnd)) < 0)
+            goto out;
+        hex_encode(rnd, sizeof(rnd), nonce);
+    }
     for (size_t i = 0; i < a.nslots; i++) {
         const struct slot_rec *r = &a.slots[i];
         int err = 0;

@@ -8,7 +8,6 @@
  */
 #include "transport/http_client.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "transport/curl_dl.h"
 #include "util/log.h"
 
 struct http_creq {
@@ -493,11 +493,10 @@ static size_t cl_write_cb(char *p, size_t size, size_t n, void *ud)
 
 struct http_client *http_client_new(struct event_base *base, const struct http_client_opts *o)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        curl_ready = true;
+    char why[320];
+    if (curl_dl_load(why, sizeof(why)) < 0) {
+        log_warnx("%s", why);
+        return NULL;
     }
     struct http_client *c = calloc(1, sizeof(*c));
     if (c == NULL)

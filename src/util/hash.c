@@ -1,59 +1,52 @@
 #include "util/hash.h"
 
+/* The SHA256_* functions are deprecated in OpenSSL 3 in favour of EVP, but
+ * remain its supported direct interface; see hash.h for why we use them. */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <sys/random.h>
 
-/* OpenSSL 3 looks algorithms up by name on every implicit use of EVP_sha256();
- * fetching once and reusing a context avoids that cost on every record. */
-static const EVP_MD *sha256_md(void)
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct sha256_ctx *)0)->state),
+               "struct sha256_ctx must hold a SHA256_CTX");
+
+static SHA256_CTX *ctx_of(struct sha256_ctx *c)
 {
-    static EVP_MD *md;
-    if (md == NULL)
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    return md != NULL ? md : EVP_sha256();
+    return (SHA256_CTX *)(void *)c->state;
 }
 
 int sha256_init(struct sha256_ctx *c)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL)
-        return -1;
-    if (EVP_DigestInit_ex2(md, sha256_md(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
-        return -1;
-    }
-    c->md = md;
-    return 0;
+    return SHA256_Init(ctx_of(c)) == 1 ? 0 : -1;
 }
 
 int sha256_update(struct sha256_ctx *c, const void *p, size_t n)
 {
-    return EVP_DigestUpdate(c->md, p, n) == 1 ? 0 : -1;
+    return SHA256_Update(ctx_of(c), p, n) == 1 ? 0 : -1;
 }
 
 int sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
 {
-    unsigned int len = 0;
-    int ok = EVP_DigestFinal_ex(c->md, out, &len);
-    EVP_MD_CTX_free(c->md);
-    c->md = NULL;
-    return ok == 1 && len == SHA256_LEN ? 0 : -1;
+    return SHA256_Final(out, ctx_of(c)) == 1 ? 0 : -1;
 }
 
 void sha256_abort(struct sha256_ctx *c)
 {
-    if (c == NULL)
-        return;
-    EVP_MD_CTX_free(c->md);
-    c->md = NULL;
+    if (c != NULL)
+        OPENSSL_cleanse(c->state, sizeof(c->state));
 }
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN])
 {
-    unsigned int len = 0;
-    return EVP_Digest(p, n, out, &len, sha256_md(), NULL) == 1 && len == SHA256_LEN ? 0 : -1;
+    SHA256_CTX c;
+    if (SHA256_Init(&c) != 1 || SHA256_Update(&c, p, n) != 1 || SHA256_Final(out, &c) != 1)
+        return -1;
+    return 0;
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)
@@ -86,9 +79,17 @@ int hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, uint8_t
 
 int random_bytes(void *p, size_t n)
 {
-    if (n > INT32_MAX)
-        return -1;
-    return RAND_bytes(p, (int)n) == 1 ? 0 : -1;
+    unsigned char *o = p;
+    while (n > 0) {
+        ssize_t r = getrandom(o, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        o += r;
+        n -= (size_t)r;
+    }
+    return 0;
 }
 
 bool ct_equal(const void *a, size_t alen, const void *b, size_t blen)

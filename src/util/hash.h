@@ -1,5 +1,11 @@
-/* hash.h - SHA-256, HMAC-SHA-256, CSPRNG bytes and constant-time compare
- * (OpenSSL EVP underneath). */
+/* hash.h - SHA-256, HMAC-SHA-256, CSPRNG bytes and constant-time compare.
+ *
+ * SHA-256 is OpenSSL's own implementation (with the SHA extensions where the
+ * CPU has them) called through its direct SHA256_* interface: the EVP path
+ * initialises the provider machinery, which costs about 2 MiB of resident
+ * memory and milliseconds at start for a process (mcpwall wrap) that only
+ * hashes audit records. Random bytes come from the kernel (getrandom(2)).
+ * HMAC stays on EVP (authentication paths only). */
 #ifndef MCPWALL_UTIL_HASH_H
 #define MCPWALL_UTIL_HASH_H
 
@@ -11,14 +17,15 @@
 #define SHA256_HEX_LEN 64
 
 struct sha256_ctx {
-    void *md; /* EVP_MD_CTX */
+    /* OpenSSL's SHA256_CTX (112 bytes), kept opaque here; checked in hash.c. */
+    _Alignas(8) unsigned char state[128];
 };
 
 int sha256_init(struct sha256_ctx *c);
 int sha256_update(struct sha256_ctx *c, const void *p, size_t n);
-/* Writes 32 bytes and frees the context. */
+/* Writes 32 bytes; the context may then be initialised again. */
 int sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN]);
-/* Frees a context that will not be finalised. NULL-safe. */
+/* Forgets a context that will not be finalised (wipes it). NULL-safe. */
 void sha256_abort(struct sha256_ctx *c);
 
 int sha256(const void *p, size_t n, uint8_t out[SHA256_LEN]);

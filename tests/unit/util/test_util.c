@@ -87,6 +87,21 @@ static void test_hash(void **state)
     char hex[65];
     assert_int_equal(sha256_hex("abc", 3, hex), 0);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* FIPS 180-2 vector, fed in uneven pieces and also one-shot; HMAC from RFC 4231 case 2. */
+    const char *msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    struct sha256_ctx c;
+    uint8_t d[SHA256_LEN];
+    assert_int_equal(sha256_init(&c), 0);
+    for (size_t off = 0, step = 1; off < strlen(msg); off += step, step += 3)
+        assert_int_equal(sha256_update(&c, msg + off, off + step <= strlen(msg) ? step : strlen(msg) - off), 0);
+    assert_int_equal(sha256_final(&c, d), 0);
+    hex_encode(d, sizeof(d), hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    assert_int_equal(sha256_hex(msg, strlen(msg), hex), 0);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    assert_int_equal(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d), 0);
+    hex_encode(d, sizeof(d), hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     assert_true(ct_equal("abc", 3, "abc", 3));
     assert_false(ct_equal("abc", 3, "abd", 3));
     assert_false(ct_equal("abc", 3, "ab", 2));
