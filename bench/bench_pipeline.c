@@ -21,7 +21,7 @@ static int sink(void *ud, const char *msg, size_t len)
     return 0;
 }
 
-static const struct gw_io io = {sink, sink, NULL};
+static const struct gw_io io = {sink, sink, NULL, NULL};
 
 static double now(void)
 {

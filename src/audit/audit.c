@@ -360,7 +360,7 @@ static void sha_sink(void *ud, const char *p, size_t n)
 
 int audit_json_sha256(const json_t *v, char out[65])
 {
-    struct sha256_ctx c;
+    struct sha256_ctx c = {0};
     uint8_t d[SHA256_LEN];
     if (sha256_init(&c) < 0)
         return -1;

@@ -21,6 +21,7 @@ int cmd_wrap(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #include "gateway/gwconfig.h"
 /* Loads -c FILE (or the built-in default when path is NULL), printing every

@@ -11,6 +11,7 @@ const struct cli_cmd cli_cmds[] = {
     {"audit", cmd_audit, "verify or show a tamper-evident audit log"},
     {"pins", cmd_pins, "show and accept changed tool definitions (diff, approve)"},
     {"scan", cmd_scan, "inventory, risk classes and findings of MCP servers and host configs"},
+    {"keygen", cmd_keygen, "generate an API key and the hash the configuration keeps"},
     {"version", cmd_version, "print the version"},
     {"sandbox-exec", cmd_sandbox_exec, "run one command in the native sandbox"},
     {NULL, NULL, NULL},

@@ -336,7 +336,16 @@ static void up_after_event(void *ud)
     fs_after_upstream(uc->fs);
 }
 
-static const struct gw_io up_io = {up_to_client, up_to_server, up_after_event};
+/* Toward a stdio upstream: write now. Toward the client, answers are already
+ * handed to the HTTP layer, which sends them when the loop turns. */
+static void up_flush(void *ud, int to_side)
+{
+    struct upconn *uc = ud;
+    if (to_side == GW_C2S && uc->hc == NULL && uc->chan_live)
+        chan_flush(&uc->chan);
+}
+
+static const struct gw_io up_io = {up_to_client, up_to_server, up_after_event, up_flush};
 
 static void fs_after_upstream(struct fsess *fs)
 {
@@ -390,8 +399,8 @@ static void up_send_initialize(struct upconn *uc)
 
 static void stdio_line(void *ud, struct chan *ch, const char *line, size_t len)
 {
-    (void)ch;
     struct upconn *uc = ud;
+    uc->gw.batch_more = chan_has_line(ch);
     gw_server_message(&uc->gw, line, len);
 }
 
@@ -1244,6 +1253,7 @@ static struct freq *freq_new(struct fsess *fs, struct shttp_stream *st, const ch
 static void to_upstream(struct upconn *uc, const char *msg, size_t len)
 {
     metrics_bytes(uc->fs->srv->metrics, len, 0);
+    uc->gw.batch_more = false;
     gw_client_message(&uc->gw, msg, len);
 }
 

@@ -34,6 +34,11 @@ struct gw_io {
     /* Called after work the pipeline did on its own (a timeout fired), so the
      * host flushes what was queued. */
     void (*after_event)(void *ud);
+    /* Optional: write what is queued toward that side now (to_side as in
+     * send_to: GW_C2S toward the server, GW_S2C toward the client). The
+     * pipeline calls it after forwarding the last message of a batch, before
+     * its bookkeeping (audit), so that work is off the message's path. */
+    void (*flush)(void *ud, int to_side);
 };
 
 /* A tool as its server described it, with its schemas compiled once. */
@@ -96,6 +101,7 @@ struct gw_session {
     const struct gw_io *io;
     void *io_ud;
     bool upstream_gone;
+    bool batch_more;              /* set by the transport: more messages follow at once */
     char upstream_gone_why[160];
     /* counters */
     uint64_t msgs_in[2], denied, errors;

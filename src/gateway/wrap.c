@@ -71,20 +71,28 @@ static void io_after_event(void *ud)
     wrap_update(ud);
 }
 
-static const struct gw_io wrap_io = {io_to_client, io_to_server, io_after_event};
+static void io_flush(void *ud, int to_side)
+{
+    struct wrap *w = ud;
+    chan_flush(to_side == GW_C2S ? &w->server : &w->host);
+}
+
+static const struct gw_io wrap_io = {io_to_client, io_to_server, io_after_event, io_flush};
 
 /* ---- channel callbacks --------------------------------------------------------- */
 
 static void host_line(void *ud, struct chan *ch, const char *line, size_t len)
 {
-    (void)ch;
-    gw_client_message(&((struct wrap *)ud)->sess, line, len);
+    struct wrap *w = ud;
+    w->sess.batch_more = chan_has_line(ch);
+    gw_client_message(&w->sess, line, len);
 }
 
 static void server_line(void *ud, struct chan *ch, const char *line, size_t len)
 {
-    (void)ch;
-    gw_server_message(&((struct wrap *)ud)->sess, line, len);
+    struct wrap *w = ud;
+    w->sess.batch_more = chan_has_line(ch);
+    gw_server_message(&w->sess, line, len);
 }
 
 static void host_oversize(void *ud, struct chan *ch, const struct frame_item *it)

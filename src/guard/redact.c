@@ -818,6 +818,47 @@ static void block(struct result_guard_report *rep, const char *reason, const cha
     va_end(ap);
 }
 
+/* A server's initialize instructions are written for the model, as tool
+ * descriptions are: they are judged like definitions, where text that
+ * addresses the model is normal and only what a definition must not do
+ * (concealment, credential requests, exfiltration...) is reported. */
+static enum detect_context context_of(enum detect_payload kind)
+{
+    return kind == DETECT_P_INITIALIZE ? DETECT_CTX_DEFINITION : DETECT_CTX_RESULT;
+}
+
+int result_guard_quick(const struct result_guard *g, const struct jtape *t, size_t tok,
+                       enum detect_payload kind, struct buf *scratch)
+{
+    if (g == NULL || tok >= t->n)
+        return 0;
+    struct detect_list found;
+    detect_list_init(&found, 1);
+    enum detect_context ctx = context_of(kind);
+    uint64_t bytes = 0;
+    int pass = 1;
+    size_t end = t->tok[tok].next;
+    /* Every string token of the subtree, member names included: a superset
+     * of what the guard reads and counts, so a pass here is a pass there. */
+    for (size_t i = tok; i < end && pass == 1; i++) {
+        const struct jt_tok *k = &t->tok[i];
+        if (k->type != JT_STRING)
+            continue;
+        bytes += k->count;
+        if (g->max_bytes != 0 && bytes > g->max_bytes) {
+            pass = 0;
+            break;
+        }
+        size_t n;
+        const char *s = jt_str(t, i, &n, scratch);
+        if (s == NULL || detect_scan_text(g->ds, ctx, s, n, NULL, &found) < 0 || found.n > 0 ||
+            found.dropped > 0)
+            pass = 0;
+    }
+    detect_list_free(&found);
+    return pass;
+}
+
 int result_guard_apply(const struct result_guard *g, json_t *payload, enum detect_payload kind,
                        const struct result_guard_ctx *ctx, struct result_guard_report *rep)
 {
@@ -827,11 +868,7 @@ int result_guard_apply(const struct result_guard *g, json_t *payload, enum detec
     memset(rep, 0, sizeof(*rep));
     memset(&a, 0, sizeof(a));
     a.g = g;
-    /* A server's initialize instructions are written for the model, as tool
-     * descriptions are: they are judged like definitions, where text that
-     * addresses the model is normal and only what a definition must not do
-     * (concealment, credential requests, exfiltration...) is reported. */
-    a.ctx = kind == DETECT_P_INITIALIZE ? DETECT_CTX_DEFINITION : DETECT_CTX_RESULT;
+    a.ctx = context_of(kind);
     detect_list_init(&a.findings, 4096);
     rep->bytes_in = string_bytes(payload, 0);
     rep->bytes_out = rep->bytes_in;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "guard/detect.h"
+#include "proto/jtape.h"
 #include "policy/config.h"
 #include "util/buf.h"
 
@@ -127,6 +128,17 @@ struct result_guard_report {
 int result_guard_apply(const struct result_guard *g, json_t *payload, enum detect_payload kind,
                        const struct result_guard_ctx *ctx, struct result_guard_report *rep);
 void result_guard_report_free(struct result_guard_report *rep);
+
+/* A quick first look on the token tape, without building a tree (the
+ * gateway's path for the common clean message): 1 when payload token `tok`
+ * of t certainly passes with nothing to report - no detector finds anything
+ * in any of its string values and their total size is within max_bytes - so
+ * the message can be forwarded as is; 0 when result_guard_apply() must
+ * decide (also when memory runs short). Looks at a superset of the strings
+ * result_guard_apply() reads, so it never passes what that would change.
+ * scratch receives decoded strings. */
+int result_guard_quick(const struct result_guard *g, const struct jtape *t, size_t tok,
+                       enum detect_payload kind, struct buf *scratch);
 
 /* The report as JSON for the audit record: {"verdict", "reason", "events":
  * [{"rule", "category", "severity", "action", "pointer", "span", "evidence"}],

@@ -85,6 +85,14 @@ size_t frame_buffered(const struct frame_reader *fr)
     return buf_used(&fr->in) - fr->pending;
 }
 
+bool frame_has_line(const struct frame_reader *fr)
+{
+    size_t used = buf_used(&fr->in);
+    if (fr->discarding || used <= fr->pending)
+        return false;
+    return memchr(buf_head(&fr->in) + fr->pending, '\n', used - fr->pending) != NULL;
+}
+
 struct frame_item frame_next(struct frame_reader *fr)
 {
     struct frame_item it = {.kind = FRAME_NONE};

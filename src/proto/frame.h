@@ -61,5 +61,8 @@ size_t frame_feed(struct frame_reader *fr, const char *p, size_t n);
 struct frame_item frame_next(struct frame_reader *fr);
 /* Bytes buffered but not yet handed out. */
 size_t frame_buffered(const struct frame_reader *fr);
+/* Whether another complete line is buffered after the one handed out last
+ * (the next frame_next() will return it without reading). */
+bool frame_has_line(const struct frame_reader *fr);
 
 #endif

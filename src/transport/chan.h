@@ -69,5 +69,11 @@ static inline size_t chan_pending(const struct chan *ch)
 /* Closes the write fd once everything queued has been written. */
 void chan_close_write_when_drained(struct chan *ch);
 bool chan_write_closed(const struct chan *ch);
+/* Inside an on_line callback: whether another complete line is already
+ * buffered (it will be delivered right after, without a read). */
+static inline bool chan_has_line(const struct chan *ch)
+{
+    return frame_has_line(&ch->fr);
+}
 
 #endif

@@ -10,6 +10,7 @@
 static const char *log_tag = "mcpwall";
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_fd = 2;
+static void (*log_scrubber)(char *line, size_t len);
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -34,6 +35,11 @@ enum log_level log_get_level(void)
 int log_fd_get(void)
 {
     return log_fd;
+}
+
+void log_set_scrubber(void (*fn)(char *line, size_t len))
+{
+    log_scrubber = fn;
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -72,6 +78,8 @@ static void log_emit(enum log_level lvl, int errnum, const char *fmt, va_list ap
         if (w > 0)
             n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
     }
+    if (log_scrubber != NULL)
+        log_scrubber(line, n);
     /* Control characters from peers (their stderr, names) never reach a terminal raw. */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)line[i];

@@ -9,6 +9,7 @@
 #define MCPWALL_UTIL_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -19,6 +20,10 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* The descriptor log lines go to (for a forked helper that keeps it open). */
 int log_fd_get(void);
+/* Installs a filter that may overwrite bytes of every formatted line before
+ * it is written (same length; the secrets module uses it to blank registered
+ * secret values). NULL removes it. Called on the logging thread. */
+void log_set_scrubber(void (*fn)(char *line, size_t len));
 /* Parses "error|warn|info|debug"; returns -1 for anything else. */
 int log_level_parse(const char *s, enum log_level *out);
 

@@ -292,6 +292,85 @@ static void test_guard_cases(void **state)
         fail_msg("%zu failed expectations", failures);
 }
 
+/* result_guard_quick() must never pass what result_guard_apply() would change
+ * or report. Checked on every guard case and on every detector case wrapped as
+ * a tool result (default policy), with both outcomes exercised. */
+static size_t quick_pass, quick_defer;
+
+static void check_quick(const struct result_guard *g, const json_t *payload, enum detect_payload kind,
+                        const char *name)
+{
+    char *txt = json_dumps(payload, JSON_COMPACT);
+    assert_non_null(txt);
+    struct jtape t;
+    jtape_init(&t);
+    struct json_err je;
+    assert_int_equal(jtape_parse(&t, txt, strlen(txt), &json_default_limits, &je), 0);
+    struct buf scratch;
+    buf_init(&scratch, 1 << 20);
+    int q = result_guard_quick(g, &t, 0, kind, &scratch);
+    json_t *copy = json_deep_copy(payload);
+    struct result_guard_ctx ctx = {"srv", "tool"};
+    struct result_guard_report rep;
+    assert_int_equal(result_guard_apply(g, copy, kind, &ctx, &rep), 0);
+    if (q == 1) {
+        quick_pass++;
+        if (rep.verdict != RG_PASS || rep.nevents != 0)
+            failf(name, "quick look passed, the guard says %s with %zu events",
+                  result_guard_verdict_name(rep.verdict), rep.nevents);
+    } else {
+        quick_defer++;
+    }
+    result_guard_report_free(&rep);
+    json_decref(copy);
+    buf_free(&scratch);
+    jtape_free(&t);
+    free(txt);
+}
+
+static void test_guard_quick_agrees(void **state)
+{
+    (void)state;
+    failures = quick_pass = quick_defer = 0;
+    json_t *cases = tu_load_cases("tests/cases/detect/guard.jsonl");
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        struct result_guard *g = compile_policy(c);
+        assert_non_null(g);
+        const char *method = json_string_value(json_object_get(c, "method"));
+        enum detect_payload kind =
+            method != NULL ? detect_payload_of(method, json_is_true(json_object_get(c, "request")))
+                           : DETECT_P_ERROR;
+        check_quick(g, json_object_get(c, "payload"), kind, TU_CASE_NAME(c));
+        result_guard_free(g);
+    }
+    json_decref(cases);
+    struct result_guard *g = result_guard_compile(NULL, NULL, NULL);
+    assert_non_null(g);
+    static const char *const tables[] = {
+        "tests/cases/detect/secrets.jsonl", "tests/cases/detect/pii.jsonl",
+        "tests/cases/detect/injection.jsonl", "tests/cases/detect/hidden.jsonl"};
+    for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
+        cases = tu_load_cases(tables[k]);
+        json_array_foreach(cases, i, c) {
+            json_t *in = json_object_get(c, "input");
+            if (!json_is_string(in))
+                continue;
+            json_t *payload = json_pack("{s[{s:s,s:O}]}", "content", "type", "text", "text", in);
+            check_quick(g, payload, DETECT_P_TOOL_RESULT, TU_CASE_NAME(c));
+            json_decref(payload);
+        }
+        json_decref(cases);
+    }
+    result_guard_free(g);
+    print_message("      quick look: %zu passed at once, %zu left to the guard\n", quick_pass,
+                  quick_defer);
+    assert_true(quick_pass > 0 && quick_defer > 0);
+    if (failures != 0)
+        fail_msg("%zu failed expectations", failures);
+}
+
 static void test_guard_config_errors(void **state)
 {
     (void)state;
@@ -409,7 +488,7 @@ int main(void)
         cmocka_unit_test(test_redact_utf8_boundaries), cmocka_unit_test(test_redact_clips_and_budget),
         cmocka_unit_test(test_redact_findings),       cmocka_unit_test(test_guard_cases),
         cmocka_unit_test(test_guard_config_errors),   cmocka_unit_test(test_guard_inherits),
-        cmocka_unit_test(test_guard_report_json),
+        cmocka_unit_test(test_guard_report_json),     cmocka_unit_test(test_guard_quick_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
