@@ -19,9 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/identity.h"
 #include "policy/store.h"
 #include "util/log.h"
 #include "util/str.h"
+
+/* Every identity authentication can produce must be accepted by a check. */
+_Static_assert(RL_ROLES_MAX >= IDENTITY_MAX_ITEMS, "roles of an identity");
+_Static_assert(RL_FIELD_MAX >= IDENTITY_MAX_PRINCIPAL, "principal of an identity");
 
 enum { F_IDENTITY = 0, F_ROLE, F_SERVER, F_TOOL, F__COUNT };
 static const char *const field_keys[F__COUNT] = {"identity", "role", "server", "tool"};

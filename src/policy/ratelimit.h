@@ -55,8 +55,8 @@ struct event_base;
 #define RL_NAME_MAX 64
 /* Longest identity, server or tool name accepted by ratelimit_check(). */
 #define RL_FIELD_MAX 1024
-/* Most roles considered per subject. */
-#define RL_ROLES_MAX 64
+/* Most roles per subject (as many as an identity may carry: IDENTITY_MAX_ITEMS). */
+#define RL_ROLES_MAX 256
 /* Most rules plus budgets in one config. */
 #define RL_MAX_LIMITS 256
 
