@@ -12,6 +12,7 @@
 #include "guard/args.h"
 #include "guard/redact.h"
 #include "policy/pins.h"
+#include "policy/ratelimit.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -85,6 +86,7 @@ void gwconfig_free(struct gw_config *c)
     policy_unref(c->policy);
     gw_results_unref(c->results);
     pins_free(c->pins.lock);
+    rl_config_free(c->rate_limits);
     free(c->pins.path);
     free(c->pins.server);
     sandbox_free(c->sandbox);
@@ -98,7 +100,8 @@ struct gw_config *gwconfig_default(void)
         return NULL;
     c->policy = policy_allow_all();
     c->results = gw_results_new(result_guard_compile(NULL, NULL, NULL));
-    if (c->policy == NULL || c->results == NULL) {
+    c->rate_limits = ratelimit_compile(NULL, NULL, NULL);
+    if (c->policy == NULL || c->results == NULL || c->rate_limits == NULL) {
         gwconfig_free(c);
         return NULL;
     }
@@ -236,7 +239,8 @@ static void compile_pins(const struct cfg_doc *doc, const json_t *sec, struct gw
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
     static const char *const keys[] = {"version", "log",     "limits",    "audit",
-                                       "policy",  "results", "pins",      "sandbox",   "listen",
+                                       "policy",  "results", "pins",      "rate_limits", "sandbox",
+                                       "listen",
                                        "admin",   "servers", "separator", "namespacing", NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
@@ -274,6 +278,9 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     if (cfg_get_obj(errs, doc, root, "pins", &sec) == 0)
         compile_pins(doc, sec, &c->pins, errs);
     sec = NULL;
+    if (cfg_get_obj(errs, doc, root, "rate_limits", &sec) >= 0)
+        c->rate_limits = ratelimit_compile(doc, sec, errs);
+    sec = NULL;
     if (cfg_get_obj(errs, doc, root, "results", &sec) >= 0)
         c->results = gw_results_new(result_guard_compile(doc, sec, errs));
     const json_t *sb = json_object_get(root, "sandbox");
@@ -281,7 +288,7 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
         c->sandbox = sandbox_compile(doc, sb, errs);
     if (c->policy != NULL && c->results != NULL)
         srvconfig_compile(doc, c, errs);
-    if (errs->n > nerr || c->policy == NULL || c->results == NULL)
+    if (errs->n > nerr || c->policy == NULL || c->results == NULL || c->rate_limits == NULL)
         goto fail;
     return c;
 fail:
@@ -406,6 +413,14 @@ static void describe_rest(const struct gw_config *c, FILE *f)
     char rg[256];
     result_guard_describe(c->results->g, rg, sizeof(rg));
     fprintf(f, "results: %s\n", rg);
+    size_t nrules, nbudgets;
+    bool redis;
+    rl_config_counts(c->rate_limits, &nrules, &nbudgets, &redis);
+    fprintf(f, "rate limits: %zu rule%s, %zu budget%s (%s); alert above %u calls per minute in a "
+               "session%s\n",
+            nrules, nrules == 1 ? "" : "s", nbudgets, nbudgets == 1 ? "" : "s",
+            redis ? "shared in Redis" : "in memory", ratelimit_config_alert(c->rate_limits),
+            ratelimit_config_alert(c->rate_limits) == 0 ? " (off)" : "");
     if (c->pins.lock != NULL) {
         json_t *servers = pins_servers(c->pins.lock);
         fprintf(f, "pins: %s (%zu server%s pinned); changed tools: %s, tools not pinned: %s\n",

@@ -1,7 +1,8 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
  * Top-level keys: version (1), log, limits, audit, policy, results, pins,
- * sandbox, and for serve: listen, admin, servers, separator, namespacing. Unknown keys are
+ * rate_limits, sandbox, and for serve: listen, admin, servers, separator,
+ * namespacing. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -21,6 +22,7 @@
 struct sandbox_profile;
 struct result_guard;
 struct pins;
+struct rl_config;
 
 /* `pins:` - tool definitions must match the lockfile mcpwall.lock. */
 enum gw_pin_action { GW_PIN_ALLOW = 0, GW_PIN_WARN, GW_PIN_BLOCK };
@@ -102,6 +104,7 @@ struct gw_config {
     struct policy *policy; /* one reference */
     struct gw_results *results; /* one reference; the defaults when there is no `results:` */
     struct gw_pins_cfg pins;
+    struct rl_config *rate_limits; /* one reference; the defaults without `rate_limits:` */
     struct sandbox_profile *sandbox; /* owned; NULL: the server runs unsandboxed */
     /* serve */
     struct gw_listen listen;

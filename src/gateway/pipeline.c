@@ -9,13 +9,14 @@
 #include "guard/args.h"
 #include "guard/redact.h"
 #include "guard/schema.h"
+#include "guard/tokens.h"
 #include "policy/pins.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/timeutil.h"
 
-enum gw_verdict { GW_CONTINUE, GW_REFUSE, GW_DROP };
+enum gw_verdict { GW_CONTINUE, GW_REFUSE, GW_DROP, GW_HOLD };
 
 /* One message on its way through the stages. Fields are read from the token
  * tape; a jansson tree is built only when a stage needs to change the
@@ -47,6 +48,7 @@ struct gw_msg {
     json_t *args_json;     /* the arguments as a tree, built by validate when needed */
     json_t *flags;         /* argument findings that let the call pass (audited) */
     json_t *guard;         /* the result guard's report when it found something (audited) */
+    uint64_t timeout_us;   /* a rate_limits rule's timeout for this call; 0: the session's */
 };
 
 static const char *const dir_names[2] = {"c2s", "s2c"};
@@ -294,14 +296,22 @@ static void deadline_arm(struct gw_session *s)
 static void deadline_add(struct gw_session *s, struct gw_pending *p, uint64_t deadline)
 {
     p->deadline = deadline;
-    p->tprev = s->ttail;
-    p->tnext = NULL;
-    if (s->ttail != NULL)
-        s->ttail->tnext = p;
+    /* Mostly in arrival order (one timeout for all): insert from the tail.
+     * Per-tool timeouts (rate_limits rules) may place one earlier. */
+    struct gw_pending *after = s->ttail;
+    while (after != NULL && after->deadline > deadline)
+        after = after->tprev;
+    p->tprev = after;
+    p->tnext = after != NULL ? after->tnext : s->thead;
+    if (p->tnext != NULL)
+        p->tnext->tprev = p;
+    else
+        s->ttail = p;
+    if (after != NULL)
+        after->tnext = p;
     else
         s->thead = p;
-    s->ttail = p;
-    /* Deadlines only grow, so the timer needs arming only for a new head. */
+    /* The timer needs arming only for a new head. */
     if (s->thead == p)
         deadline_arm(s);
 }
@@ -782,8 +792,9 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     if (m->rule != NULL)
         str_copy(p->rule, m->rule, sizeof(p->rule));
     p->t_in = m->t_in;
-    if (s->request_timeout_us > 0)
-        deadline_add(s, p, m->t_in + s->request_timeout_us);
+    uint64_t timeout = m->timeout_us != 0 ? m->timeout_us : s->request_timeout_us;
+    if (timeout > 0)
+        deadline_add(s, p, m->t_in + timeout);
     m->pending = p;
     return GW_CONTINUE;
 }
@@ -993,6 +1004,145 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
     return guard_content(s, m);
 }
 
+/* ---- limit: rate limits, budgets, per-tool timeouts, the call-rate alert ---- */
+
+static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, size_t len);
+
+/* The server's name for limits and pins: serve's upstream name, wrap's
+ * command name. */
+static const char *server_name(const struct gw_session *s)
+{
+    return s->server != NULL ? s->server : s->pin_name != NULL ? s->pin_name : "server";
+}
+
+static struct rl_subject limit_subject(const struct gw_session *s, const char *tool)
+{
+    return (struct rl_subject){
+        .identity = s->identity,
+        .roles = s->ident != NULL ? (const char *const *)s->ident->roles : NULL,
+        .nroles = s->ident != NULL ? s->ident->nroles : 0,
+        .server = server_name(s),
+        .tool = tool,
+    };
+}
+
+/* The limiter answered a held request: run it through the pipeline again,
+ * this time with the decision. */
+static void held_decided(void *arg, const struct rl_decision *d)
+{
+    struct gw_held *h = arg;
+    struct gw_session *s = h->sess;
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        s->held = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+    s->limit_decided = true;
+    s->limit_decision = *d;
+    s->batch_more = false;
+    on_message(s, GW_C2S, h->raw, h->len);
+    s->limit_decided = false;
+    free(h->raw);
+    free(h);
+    if (s->io->after_event != NULL)
+        s->io->after_event(s->io_ud);
+}
+
+static enum gw_verdict limit_verdict(struct gw_msg *m, const struct rl_decision *d)
+{
+    if (d->allowed) {
+        m->timeout_us = d->timeout_us;
+        return GW_CONTINUE;
+    }
+    char msg[300];
+    rl_decision_message(d, msg, sizeof(msg));
+    m->err_data = json_pack("{s:s,s:s,s:s,s:I}", "reason", rl_reason_str(d->reason), "rule", d->rule,
+                            "dimension", rl_dim_str(d->dim), "retryAfter",
+                            (json_int_t)d->retry_after);
+    if (d->rule[0] != '\0') {
+        str_copy(m->rule_buf, d->rule, sizeof(m->rule_buf));
+        m->rule = m->rule_buf;
+    }
+    return refuse(m, MW_ERR_RATE_LIMITED, rl_reason_str(d->reason), "%s", msg);
+}
+
+/* limit: tools/call requests pass the rate_limits rules and budgets (keyed
+ * by identity, tool and server, never by session) and count toward the
+ * session's call-rate alert. A check the Redis store cannot answer at once
+ * holds the request (its bytes are kept) until it does. */
+static enum gw_verdict stage_limit(struct gw_session *s, struct gw_msg *m)
+{
+    if (m->dir != GW_C2S || m->v.kind != RPC_REQUEST || m->mm == NULL ||
+        m->mm->id != MCP_M_TOOLS_CALL || m->target == NULL)
+        return GW_CONTINUE;
+    if (s->limit_decided)
+        return limit_verdict(m, &s->limit_decision);
+    uint32_t threshold = s->rl != NULL ? ratelimit_alert_threshold(s->rl)
+                                       : ratelimit_config_alert(s->cfg->rate_limits);
+    if (rl_alert_hit(s->alert, threshold, mono_us())) {
+        uint32_t n = rl_alert_count(s->alert, mono_us());
+        log_warnx("session %.8s: %u tool calls in the last minute, above the alert threshold "
+                  "of %u (rate_limits.alert)",
+                  s->id, n, threshold);
+        metrics_rate_alert(s->metrics, s->server != NULL ? s->server : "");
+        json_t *extra = json_pack("{s:I,s:I}", "calls_last_minute", (json_int_t)n,
+                                  "threshold", (json_int_t)threshold);
+        gw_audit_event(s, "rate_alert", extra);
+        json_decref(extra);
+    }
+    if (s->rl == NULL)
+        return GW_CONTINUE;
+    char tool[RL_FIELD_MAX + 1];
+    size_t tl = m->target_len < RL_FIELD_MAX ? m->target_len : RL_FIELD_MAX;
+    memcpy(tool, m->target, tl);
+    tool[tl] = '\0';
+    struct rl_subject who = limit_subject(s, tool);
+    struct gw_held *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+    h->sess = s;
+    struct rl_decision d;
+    int rc = ratelimit_check(s->rl, &who, wall_us(), &d, held_decided, h, &h->pending);
+    if (rc == 0) {
+        h->raw = malloc(m->rawlen);
+        if (h->raw == NULL) {
+            ratelimit_cancel(h->pending);
+            free(h);
+            return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        }
+        memcpy(h->raw, m->raw, m->rawlen);
+        h->len = m->rawlen;
+        h->next = s->held;
+        if (s->held != NULL)
+            s->held->prev = h;
+        s->held = h;
+        return GW_HOLD;
+    }
+    free(h);
+    if (rc < 0)
+        return refuse(m, MW_ERR_RATE_LIMITED, "limiter_error",
+                      "the rate limiter cannot judge this call (a name is too long)");
+    return limit_verdict(m, &d);
+}
+
+/* Budgets counting result bytes or tokens learn what a call returned. */
+static void limit_account(struct gw_session *s, const struct gw_pending *p, const struct gw_msg *m)
+{
+    if (s->rl == NULL || p->method != MCP_M_TOOLS_CALL || p->target == NULL ||
+        m->v.kind != RPC_RESULT)
+        return;
+    size_t nrules, nbudgets;
+    bool redis;
+    rl_config_counts(s->cfg->rate_limits, &nrules, &nbudgets, &redis);
+    if (nbudgets == 0)
+        return;
+    size_t n;
+    const char *res = jt_raw(m->tape, m->v.result, &n);
+    struct rl_subject who = limit_subject(s, p->target);
+    ratelimit_account(s->rl, &who, n, tokens_estimate(res, n), wall_us());
+}
+
 /* pin: a tool is called only while its definition matches the lockfile
  * (pins: configured; on_change / on_new decide for mismatches). */
 static enum gw_verdict stage_pin(struct gw_session *s, struct gw_msg *m)
@@ -1028,7 +1178,7 @@ static enum gw_verdict stage_pin(struct gw_session *s, struct gw_msg *m)
 /* The one place the order is written. */
 static enum gw_verdict (*const stages[])(struct gw_session *, struct gw_msg *) = {
     stage_era, stage_match, stage_lifecycle, stage_authn, stage_route,
-    stage_authz, stage_validate, stage_pin, stage_track, stage_guard,
+    stage_authz, stage_validate, stage_limit, stage_pin, stage_track, stage_guard,
 };
 
 /* ---- driving a message ---------------------------------------------------------- */
@@ -1085,6 +1235,7 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
         }
     }
     audit_completion_ex(s, p, outcome, code, text, textlen, result, m->guard);
+    limit_account(s, p, m);
     gw_pending_done(p);
     m->pending = NULL;
 }
@@ -1094,6 +1245,8 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     enum gw_verdict v = GW_CONTINUE;
     for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && v == GW_CONTINUE; i++)
         v = stages[i](s, m);
+    if (v == GW_HOLD)
+        return; /* waits for the limiter; it runs again with the decision */
 
     if (v == GW_CONTINUE && m->pending != NULL && m->pending->internal &&
         m->v.kind != RPC_REQUEST) {

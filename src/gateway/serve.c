@@ -107,6 +107,7 @@ struct fsess {
     struct map s2c;                 /* client-facing id key -> s2c_map */
     uint64_t next_s2c;
     struct jtape tape;              /* messages parsed by the federation layer */
+    struct rl_alert alert;          /* calls per minute of this client session (all upstreams) */
     bool closing;
     struct fsess *next, *prev;
 };
@@ -121,6 +122,7 @@ struct serve {
     struct http_client *hc;
     struct audit_log *audit;
     struct metrics *metrics;
+    struct ratelimit *rl;           /* rate_limits: shared by every session (and reloads) */
     struct event *sig[4];
     struct event *audit_ev;
     struct fsess *sessions;
@@ -364,6 +366,8 @@ static void up_gw_start(struct upconn *uc)
     gw_session_set_policy(&uc->gw, uc->def->policy);
     gw_session_set_results(&uc->gw, uc->def->results);
     uc->gw.server = uc->def->name;
+    uc->gw.rl = fs->srv->rl;
+    uc->gw.alert = &fs->alert;
     uc->gw.metrics = fs->srv->metrics;
     if (uc->def->timeout_us != 0)
         uc->gw.request_timeout_us = uc->def->timeout_us;
@@ -1592,6 +1596,7 @@ static int app_session_open(void *app, struct shttp_session *s, struct http_requ
     fs->srv = srv;
     fs->hs = s;
     fs->cfg = gwconfig_ref(srv->cfg);
+    rl_alert_init(&fs->alert);
     const char *principal = http_request_principal(req);
     if (principal != NULL)
         str_copy(fs->principal, principal, sizeof(fs->principal));
@@ -1842,6 +1847,9 @@ static void reload(struct serve *srv)
             }
         }
     }
+    char rlerr[256];
+    if (ratelimit_reload(srv->rl, c->rate_limits, rlerr, sizeof(rlerr)) < 0)
+        log_warnx("SIGHUP: rate limits: %s; the previous rate limits stay until a restart", rlerr);
     if (c->listen.port != srv->cfg->listen.port)
         log_warnx("SIGHUP: listener changes need a restart; still listening as before");
     gwconfig_free(srv->cfg);
@@ -1889,6 +1897,9 @@ int serve_run(const struct serve_opts *o)
     if (srv.base == NULL)
         fatalx("cannot create the event loop");
     srv.metrics = metrics_new();
+    srv.rl = ratelimit_new(srv.cfg->rate_limits, srv.base, err, sizeof(err));
+    if (srv.rl == NULL)
+        fatalx("rate limits: %s", err);
     if (srv.cfg->nservers == 0)
         log_warnx("no upstream servers configured: the endpoint will serve empty lists "
                   "(add servers: in the configuration, or -- CMD, or --upstream)");
@@ -2012,6 +2023,7 @@ out:
     if (srv.hs != NULL)
         http_server_free(srv.hs);
     http_client_free(srv.hc);
+    ratelimit_free(srv.rl); /* sessions are gone: nothing waits for it */
     audit_close(srv.audit);
     metrics_free(srv.metrics);
     map_free(&srv.children);

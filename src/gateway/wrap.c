@@ -23,7 +23,8 @@
 #define STDERR_LINES_PER_SEC 200
 
 struct wrap {
-    char pin_name[256];            /* the server's name in the lockfile (pins:) */
+    char pin_name[256];            /* the server's name (lockfile, rate limits) */
+    struct ratelimit *rl;          /* rate_limits: */
     struct event_base *base;
     const struct gw_config *cfg;
     struct chan host;
@@ -366,6 +367,9 @@ int wrap_run(const struct wrap_opts *o)
     w.base = event_base_new();
     if (w.base == NULL)
         fatalx("cannot create the event loop");
+    w.rl = ratelimit_new(w.cfg->rate_limits, w.base, err, sizeof(err));
+    if (w.rl == NULL)
+        fatalx("rate limits: %s", err);
 
     if (w.cfg->audit.enabled) {
         char path[4096];
@@ -412,13 +416,15 @@ int wrap_run(const struct wrap_opts *o)
     w.child.in_fd = w.child.out_fd = -1;
     if (gw_session_init(&w.sess, w.base, w.cfg, w.audit, &wrap_io, &w) < 0)
         fatalx("cannot create the session");
+    w.sess.rl = w.rl;
+    /* The server's name: the one mcpwall scan gives the command, unless
+     * pins.server says (the lockfile and the rate limits key by it). */
+    if (w.cfg->pins.server != NULL)
+        str_copy(w.pin_name, w.cfg->pins.server, sizeof(w.pin_name));
+    else
+        pins_name_of_command(o->argv, w.pin_name, sizeof(w.pin_name));
+    w.sess.pin_name = w.pin_name;
     if (w.cfg->pins.lock != NULL) {
-        /* The same name mcpwall scan gives the command, unless pins.server says. */
-        if (w.cfg->pins.server != NULL)
-            str_copy(w.pin_name, w.cfg->pins.server, sizeof(w.pin_name));
-        else
-            pins_name_of_command(o->argv, w.pin_name, sizeof(w.pin_name));
-        w.sess.pin_name = w.pin_name;
         if (!pins_has_server(w.cfg->pins.lock, w.pin_name))
             log_warnx("pins: the lockfile %s has no server \"%s\": every tool is new to it "
                       "(pins.on_new: %s)%s",
@@ -481,6 +487,8 @@ int wrap_run(const struct wrap_opts *o)
     json_decref(stop);
 
     gw_session_free(&w.sess);
+    ratelimit_free(w.rl); /* after the session: it cancelled its waiting checks */
+    w.rl = NULL;
     for (size_t i = 0; i < 8; i++)
         if (w.sig_ev[i] != NULL)
             event_free(w.sig_ev[i]);
@@ -494,6 +502,7 @@ int wrap_run(const struct wrap_opts *o)
     chan_free(&w.server, true);
     child_close_fds(&w.child);
 out:
+    ratelimit_free(w.rl);
     audit_close(w.audit);
     if (w.base != NULL)
         event_base_free(w.base);

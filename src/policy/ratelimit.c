@@ -668,7 +668,7 @@ struct rl_config *ratelimit_compile(const struct cfg_doc *doc, const json_t *sec
 {
     static const char *const keys[] = {"store", "max_keys", "alert", "rules", "budgets", NULL};
     static const char *const akeys[] = {"calls_per_minute", NULL};
-    size_t nerr = errs->n;
+    size_t nerr = errs != NULL ? errs->n : 0; /* errs may be NULL only without a section */
     struct rl_config *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
@@ -1143,6 +1143,11 @@ void ratelimit_stats(const struct ratelimit *rl, struct rl_stats *out)
 uint32_t ratelimit_alert_threshold(const struct ratelimit *rl)
 {
     return rl->cfg->alert;
+}
+
+uint32_t ratelimit_config_alert(const struct rl_config *c)
+{
+    return c->alert;
 }
 
 const char *rl_reason_str(enum rl_reason r)

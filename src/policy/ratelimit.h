@@ -158,6 +158,8 @@ void ratelimit_account(struct ratelimit *rl, const struct rl_subject *who, uint6
 void ratelimit_stats(const struct ratelimit *rl, struct rl_stats *out);
 /* The alert threshold of the current config (calls per minute; 0: off). */
 uint32_t ratelimit_alert_threshold(const struct ratelimit *rl);
+/* The same, of a compiled config. */
+uint32_t ratelimit_config_alert(const struct rl_config *c);
 
 /* Stable reason codes for data.reason / audit: "ok", "rate_limited",
  * "budget_exceeded", "limiter_full", "limiter_unavailable". */
