@@ -284,8 +284,10 @@ static void deadline_arm(struct gw_session *s)
     }
     if (s->thead == NULL) {
         evtimer_del(s->timer);
+        s->timer_at = 0;
         return;
     }
+    s->timer_at = s->thead->deadline;
     uint64_t now = mono_us();
     uint64_t wait = s->thead->deadline > now ? s->thead->deadline - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000000u),
@@ -311,8 +313,11 @@ static void deadline_add(struct gw_session *s, struct gw_pending *p, uint64_t de
         after->tnext = p;
     else
         s->thead = p;
-    /* The timer needs arming only for a new head. */
-    if (s->thead == p)
+    /* The timer needs arming only for a new head, and not even then when it
+     * is already set to fire no later (answered requests leave it armed: it
+     * fires, finds nothing due and re-arms, once per timeout period rather
+     * than once per request). */
+    if (s->thead == p && (s->timer_at == 0 || s->timer_at > deadline))
         deadline_arm(s);
 }
 
@@ -1098,11 +1103,19 @@ static enum gw_verdict stage_limit(struct gw_session *s, struct gw_msg *m)
     memcpy(tool, m->target, tl);
     tool[tl] = '\0';
     struct rl_subject who = limit_subject(s, tool);
+    struct rl_decision d;
+    if (!ratelimit_async(s->rl)) {
+        /* The memory store decides at once: no hold, nothing to allocate. */
+        int rc = ratelimit_check(s->rl, &who, wall_us(), &d, NULL, NULL, NULL);
+        if (rc < 0)
+            return refuse(m, MW_ERR_RATE_LIMITED, "limiter_error",
+                          "the rate limiter cannot judge this call (a name is too long)");
+        return limit_verdict(m, &d);
+    }
     struct gw_held *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
     h->sess = s;
-    struct rl_decision d;
     int rc = ratelimit_check(s->rl, &who, wall_us(), &d, held_decided, h, &h->pending);
     if (rc == 0) {
         h->raw = malloc(m->rawlen);
@@ -1493,6 +1506,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct gw_session *s = arg;
+    s->timer_at = 0;
     uint64_t now = mono_us();
     while (s->thead != NULL && s->thead->deadline <= now)
         expire(s->thead);

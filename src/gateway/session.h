@@ -112,6 +112,7 @@ struct gw_session {
      * FIFO list and a single timer for its head. */
     struct gw_pending *thead, *ttail;
     struct event *timer;
+    uint64_t timer_at;            /* deadline the timer is armed for; 0: not armed */
     struct jtape tape[2];         /* reused for messages from each side */
     /* What the server said about its tools (from any tools/list answer,
      * including the one the gateway asks for once the session is ready). */

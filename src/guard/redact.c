@@ -846,35 +846,65 @@ static enum detect_context context_of(enum detect_payload kind)
     return kind == DETECT_P_INITIALIZE ? DETECT_CTX_DEFINITION : DETECT_CTX_RESULT;
 }
 
+struct quick {
+    const struct result_guard *g;
+    const struct jtape *t;
+    struct buf *scratch;
+    struct detect_list found;
+    enum detect_context ctx;
+    uint64_t bytes;
+};
+
+/* Every string value of the subtree at token i (member names are not read by
+ * the guard): a superset of what result_guard_apply() scans and counts, so
+ * a pass here is a pass there. 1: clean so far; 0: look closer. */
+static int quick_walk(struct quick *q, size_t i, unsigned depth)
+{
+    const struct jt_tok *k = &q->t->tok[i];
+    switch (k->type) {
+    case JT_STRING: {
+        q->bytes += k->count;
+        if (q->g->max_bytes != 0 && q->bytes > q->g->max_bytes)
+            return 0;
+        size_t n;
+        const char *s = jt_str(q->t, i, &n, q->scratch);
+        return s != NULL && detect_scan_text(q->g->ds, q->ctx, s, n, NULL, &q->found) == 0 &&
+               q->found.n == 0 && q->found.dropped == 0;
+    }
+    case JT_ARRAY: {
+        if (depth > 64)
+            return 0;
+        size_t c = i + 1;
+        for (uint32_t e = 0; e < k->count; e++, c = q->t->tok[c].next)
+            if (!quick_walk(q, c, depth + 1))
+                return 0;
+        return 1;
+    }
+    case JT_OBJECT: {
+        if (depth > 64)
+            return 0;
+        size_t c = i + 1; /* key, then its value */
+        for (uint32_t e = 0; e < k->count; e++) {
+            if (!quick_walk(q, c + 1, depth + 1))
+                return 0;
+            c = q->t->tok[c + 1].next;
+        }
+        return 1;
+    }
+    default:
+        return 1;
+    }
+}
+
 int result_guard_quick(const struct result_guard *g, const struct jtape *t, size_t tok,
                        enum detect_payload kind, struct buf *scratch)
 {
     if (g == NULL || tok >= t->n)
         return 0;
-    struct detect_list found;
-    detect_list_init(&found, 1);
-    enum detect_context ctx = context_of(kind);
-    uint64_t bytes = 0;
-    int pass = 1;
-    size_t end = t->tok[tok].next;
-    /* Every string token of the subtree, member names included: a superset
-     * of what the guard reads and counts, so a pass here is a pass there. */
-    for (size_t i = tok; i < end && pass == 1; i++) {
-        const struct jt_tok *k = &t->tok[i];
-        if (k->type != JT_STRING)
-            continue;
-        bytes += k->count;
-        if (g->max_bytes != 0 && bytes > g->max_bytes) {
-            pass = 0;
-            break;
-        }
-        size_t n;
-        const char *s = jt_str(t, i, &n, scratch);
-        if (s == NULL || detect_scan_text(g->ds, ctx, s, n, NULL, &found) < 0 || found.n > 0 ||
-            found.dropped > 0)
-            pass = 0;
-    }
-    detect_list_free(&found);
+    struct quick q = {.g = g, .t = t, .scratch = scratch, .ctx = context_of(kind)};
+    detect_list_init(&q.found, 1);
+    int pass = quick_walk(&q, tok, 0);
+    detect_list_free(&q.found);
     return pass;
 }
 

@@ -1150,6 +1150,11 @@ uint32_t ratelimit_config_alert(const struct rl_config *c)
     return c->alert;
 }
 
+bool ratelimit_async(const struct ratelimit *rl)
+{
+    return rl->cfg->redis;
+}
+
 const char *rl_reason_str(enum rl_reason r)
 {
     switch (r) {

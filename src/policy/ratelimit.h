@@ -160,6 +160,9 @@ void ratelimit_stats(const struct ratelimit *rl, struct rl_stats *out);
 uint32_t ratelimit_alert_threshold(const struct ratelimit *rl);
 /* The same, of a compiled config. */
 uint32_t ratelimit_config_alert(const struct rl_config *c);
+/* Whether checks may be pending (the Redis store): callers must then pass a
+ * callback; the memory store always decides at once. */
+bool ratelimit_async(const struct ratelimit *rl);
 
 /* Stable reason codes for data.reason / audit: "ok", "rate_limited",
  * "budget_exceeded", "limiter_full", "limiter_unavailable". */
