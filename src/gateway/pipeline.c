@@ -948,7 +948,9 @@ static const char *guard_payload(const struct gw_msg *m, enum detect_payload *ki
 static enum gw_verdict guard_content(struct gw_session *s, struct gw_msg *m)
 {
     enum detect_payload kind;
-    const char *key = s->results != NULL ? guard_payload(m, &kind) : NULL;
+    const char *key = s->results != NULL && !result_guard_inert(s->results->g)
+                          ? guard_payload(m, &kind)
+                          : NULL;
     if (key == NULL)
         return GW_CONTINUE;
     /* Most messages are clean: a look at the tape settles them without a tree. */

@@ -141,6 +141,19 @@ struct result_guard {
     const struct detect_set *ds;
 };
 
+bool result_guard_inert(const struct result_guard *g)
+{
+    if (g->max_bytes != 0)
+        return false;
+    for (size_t c = 0; c < DETECT_CAT__COUNT; c++)
+        if (g->fam[c].action != RG_ACT_OFF)
+            return false;
+    for (size_t r = 0; r < DR__COUNT; r++)
+        if (g->rule_action[r] != RULE_FOLLOW && g->rule_action[r] != RG_ACT_OFF)
+            return false;
+    return true;
+}
+
 void result_guard_describe(const struct result_guard *g, char *out, size_t outsz)
 {
     static const char *const fam_words[DETECT_CAT__COUNT] = {"secrets", "pii", "injection",

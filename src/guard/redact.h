@@ -89,6 +89,9 @@ void result_guard_free(struct result_guard *g);
  * "max 1048576 bytes (truncate); secrets redact, pii log, injection tag,
  * hidden strip; 2 rule overrides". */
 void result_guard_describe(const struct result_guard *g, char *out, size_t outsz);
+/* True when the guard can never act or report: no size cap and every family
+ * and rule off. The gateway then skips it. */
+bool result_guard_inert(const struct result_guard *g);
 
 /* Who sent the payload, for the tag envelope ("tool github__get_issue"). */
 struct result_guard_ctx {
