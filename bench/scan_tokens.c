@@ -1,5 +1,5 @@
 /* scan_tokens - prints the calibration of the scanner's token estimate
- * (scan/tokens.h) against reference tokenizer counts.
+ * (guard/tokens.h) against reference tokenizer counts.
  *
  * usage: scan_tokens [CORPUS.jsonl [COUNTS.jsonl]]
  *   CORPUS  tool definitions, one JSON object per line with "id" and "tool"
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scan/tokens.h"
+#include "guard/tokens.h"
 #include "util/timeutil.h"
 
 static int dcmp(const void *a, const void *b)

@@ -13,6 +13,8 @@
 #include "guard/redact.h"
 #include "policy/authn.h"
 #include "policy/credentials.h"
+#include "policy/pins.h"
+#include "policy/ratelimit.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -85,6 +87,10 @@ void gwconfig_free(struct gw_config *c)
     srvconfig_free(c);
     policy_unref(c->policy);
     gw_results_unref(c->results);
+    pins_free(c->pins.lock);
+    rl_config_free(c->rate_limits);
+    free(c->pins.path);
+    free(c->pins.server);
     sandbox_free(c->sandbox);
     authn_unref(c->authn);
     cred_store_unref(c->creds);
@@ -98,7 +104,8 @@ struct gw_config *gwconfig_default(void)
         return NULL;
     c->policy = policy_allow_all();
     c->results = gw_results_new(result_guard_compile(NULL, NULL, NULL));
-    if (c->policy == NULL || c->results == NULL) {
+    c->rate_limits = ratelimit_compile(NULL, NULL, NULL);
+    if (c->policy == NULL || c->results == NULL || c->rate_limits == NULL) {
         gwconfig_free(c);
         return NULL;
     }
@@ -172,10 +179,72 @@ static void compile_audit(const struct cfg_doc *doc, const json_t *sec, struct g
     }
 }
 
+const char *gw_pin_action_name(enum gw_pin_action a)
+{
+    return a == GW_PIN_BLOCK ? "block" : a == GW_PIN_WARN ? "warn" : "allow";
+}
+
+static int pin_action(const struct cfg_doc *doc, const json_t *sec, const char *key,
+                      bool allow_ok, enum gw_pin_action *out, struct cfg_errors *errs)
+{
+    const char *s;
+    if (cfg_get_str(errs, doc, sec, key, &s) != 0)
+        return 0;
+    if (strcmp(s, "block") == 0)
+        *out = GW_PIN_BLOCK;
+    else if (strcmp(s, "warn") == 0)
+        *out = GW_PIN_WARN;
+    else if (allow_ok && strcmp(s, "allow") == 0)
+        *out = GW_PIN_ALLOW;
+    else
+        cfg_err(errs, doc, sec, key, 0, "%s must be %s, not '%s'", key,
+                allow_ok ? "allow, warn or block" : "block or warn", s);
+    return 0;
+}
+
+/* pins: {file, server, on_change, on_new}. The lockfile is loaded now, so
+ * `mcpwall check` reports a missing or broken one. */
+static void compile_pins(const struct cfg_doc *doc, const json_t *sec, struct gw_pins_cfg *p,
+                         struct cfg_errors *errs)
+{
+    static const char *const keys[] = {"file", "server", "on_change", "on_new", NULL};
+    cfg_check_keys(errs, doc, sec, keys);
+    p->on_change = GW_PIN_BLOCK;
+    p->on_new = GW_PIN_ALLOW;
+    pin_action(doc, sec, "on_change", false, &p->on_change, errs);
+    pin_action(doc, sec, "on_new", true, &p->on_new, errs);
+    const char *server;
+    if (cfg_get_str(errs, doc, sec, "server", &server) == 0)
+        p->server = strdup(server);
+    const char *file;
+    int rc = cfg_get_str(errs, doc, sec, "file", &file);
+    if (rc == 1) {
+        cfg_err(errs, doc, NULL, "pins", 0, "pins needs 'file': the lockfile written by "
+                "mcpwall scan --pin (e.g. file: mcpwall.lock)");
+        return;
+    }
+    if (rc != 0)
+        return;
+    /* Relative to the configuration file's folder. */
+    char path[4096];
+    const char *slash = doc->path != NULL ? strrchr(doc->path, '/') : NULL;
+    if (file[0] != '/' && slash != NULL)
+        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - doc->path), doc->path, file);
+    else
+        snprintf(path, sizeof(path), "%s", file);
+    p->path = strdup(path);
+    struct pins_err pe;
+    p->lock = pins_load(path, &pe);
+    if (p->lock == NULL)
+        cfg_err(errs, doc, sec, "file", 0, "cannot use the lockfile: %s (write it with mcpwall "
+                "scan --pin --lock %s ...)", pe.msg, file);
+}
+
 struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors *errs)
 {
     static const char *const keys[] = {"version", "log",     "limits",    "audit",
-                                       "policy",  "results", "sandbox",   "listen",
+                                       "policy",  "results", "pins",      "rate_limits", "sandbox",
+                                       "listen",
                                        "admin",   "servers", "separator", "namespacing",
                                        "auth",    "credentials", NULL};
     size_t nerr = errs->n;
@@ -211,6 +280,11 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     sec = NULL;
     if (cfg_get_obj(errs, doc, root, "policy", &sec) >= 0)
         c->policy = policy_compile(doc, sec, errs);
+    if (cfg_get_obj(errs, doc, root, "pins", &sec) == 0)
+        compile_pins(doc, sec, &c->pins, errs);
+    sec = NULL;
+    if (cfg_get_obj(errs, doc, root, "rate_limits", &sec) >= 0)
+        c->rate_limits = ratelimit_compile(doc, sec, errs);
     sec = NULL;
     if (cfg_get_obj(errs, doc, root, "results", &sec) >= 0)
         c->results = gw_results_new(result_guard_compile(doc, sec, errs));
@@ -222,8 +296,8 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     c->creds = cred_compile(doc, json_object_get(root, "credentials"), errs);
     if (c->policy != NULL && c->results != NULL)
         srvconfig_compile(doc, c, errs);
-    if (errs->n > nerr || c->policy == NULL || c->results == NULL || c->authn == NULL ||
-        c->creds == NULL)
+    if (errs->n > nerr || c->policy == NULL || c->results == NULL || c->rate_limits == NULL ||
+        c->authn == NULL || c->creds == NULL)
         goto fail;
     return c;
 fail:
@@ -365,6 +439,27 @@ static void describe_rest(const struct gw_config *c, FILE *f)
     fprintf(f, "limits: message %zu bytes, depth %zu, request timeout %llu ms, queue %zu bytes\n",
             c->limits.json.max_bytes, c->limits.json.max_depth,
             (unsigned long long)(c->limits.request_timeout_us / 1000), c->limits.queue_bytes);
+    char rg[256];
+    result_guard_describe(c->results->g, rg, sizeof(rg));
+    fprintf(f, "results: %s\n", rg);
+    size_t nrules, nbudgets;
+    bool redis;
+    rl_config_counts(c->rate_limits, &nrules, &nbudgets, &redis);
+    fprintf(f, "rate limits: %zu rule%s, %zu budget%s (%s); alert above %u calls per minute in a "
+               "session%s\n",
+            nrules, nrules == 1 ? "" : "s", nbudgets, nbudgets == 1 ? "" : "s",
+            redis ? "shared in Redis" : "in memory", ratelimit_config_alert(c->rate_limits),
+            ratelimit_config_alert(c->rate_limits) == 0 ? " (off)" : "");
+    if (c->pins.lock != NULL) {
+        json_t *servers = pins_servers(c->pins.lock);
+        fprintf(f, "pins: %s (%zu server%s pinned); changed tools: %s, tools not pinned: %s\n",
+                c->pins.path, json_array_size(servers), json_array_size(servers) == 1 ? "" : "s",
+                gw_pin_action_name(c->pins.on_change), gw_pin_action_name(c->pins.on_new));
+        json_decref(servers);
+    } else {
+        fprintf(f, "pins: none (tool definitions are not checked against a lockfile; see "
+                   "mcpwall scan --pin)\n");
+    }
     if (c->nservers > 0)
         return; /* serve: each server's sandbox is shown with it */
     if (c->sandbox != NULL) {

@@ -1,8 +1,8 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
- * Top-level keys: version (1), log, limits, audit, policy, results, sandbox,
- * auth (wrap: local_roles), and for serve: listen, admin, servers, separator,
- * namespacing, credentials. Unknown keys are
+ * Top-level keys: version (1), log, limits, audit, policy, results, pins,
+ * rate_limits, sandbox, auth (wrap: local_roles), and for serve: listen,
+ * admin, servers, separator, namespacing, credentials. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -21,9 +21,23 @@
 
 struct sandbox_profile;
 struct result_guard;
+struct pins;
 struct authn;
 struct cred_store;
 struct secret;
+struct rl_config;
+
+/* `pins:` - tool definitions must match the lockfile mcpwall.lock. */
+enum gw_pin_action { GW_PIN_ALLOW = 0, GW_PIN_WARN, GW_PIN_BLOCK };
+
+struct gw_pins_cfg {
+    struct pins *lock;               /* loaded lockfile; NULL: pins not enforced */
+    char *path;                      /* as resolved */
+    char *server;                    /* wrap: the name the server is pinned under; NULL: derived */
+    enum gw_pin_action on_change;    /* a pinned tool whose definition differs (default block) */
+    enum gw_pin_action on_new;       /* a tool the lockfile does not have (default allow) */
+};
+const char *gw_pin_action_name(enum gw_pin_action a);
 
 /* A compiled result guard (the `results:` section) shared by the sessions
  * that use it: a reload compiles a new one while sessions that hold the old
@@ -98,6 +112,8 @@ struct gw_config {
     enum log_level log_level;
     struct policy *policy; /* one reference */
     struct gw_results *results; /* one reference; the defaults when there is no `results:` */
+    struct gw_pins_cfg pins;
+    struct rl_config *rate_limits; /* one reference; the defaults without `rate_limits:` */
     struct sandbox_profile *sandbox; /* owned; NULL: the server runs unsandboxed */
     /* serve */
     struct gw_listen listen;

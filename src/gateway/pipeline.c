@@ -9,12 +9,14 @@
 #include "guard/args.h"
 #include "guard/redact.h"
 #include "guard/schema.h"
+#include "guard/tokens.h"
+#include "policy/pins.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/timeutil.h"
 
-enum gw_verdict { GW_CONTINUE, GW_REFUSE, GW_DROP };
+enum gw_verdict { GW_CONTINUE, GW_REFUSE, GW_DROP, GW_HOLD };
 
 /* One message on its way through the stages. Fields are read from the token
  * tape; a jansson tree is built only when a stage needs to change the
@@ -46,6 +48,7 @@ struct gw_msg {
     json_t *args_json;     /* the arguments as a tree, built by validate when needed */
     json_t *flags;         /* argument findings that let the call pass (audited) */
     json_t *guard;         /* the result guard's report when it found something (audited) */
+    uint64_t timeout_us;   /* a rate_limits rule's timeout for this call; 0: the session's */
 };
 
 static const char *const dir_names[2] = {"c2s", "s2c"};
@@ -235,6 +238,7 @@ void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra
         .event = event,
         .session = s->id,
         .identity = s->identity,
+        .server = s->server,
         .extra = extra,
     };
     audit_append(s->audit, &r);
@@ -292,14 +296,22 @@ static void deadline_arm(struct gw_session *s)
 static void deadline_add(struct gw_session *s, struct gw_pending *p, uint64_t deadline)
 {
     p->deadline = deadline;
-    p->tprev = s->ttail;
-    p->tnext = NULL;
-    if (s->ttail != NULL)
-        s->ttail->tnext = p;
+    /* Mostly in arrival order (one timeout for all): insert from the tail.
+     * Per-tool timeouts (rate_limits rules) may place one earlier. */
+    struct gw_pending *after = s->ttail;
+    while (after != NULL && after->deadline > deadline)
+        after = after->tprev;
+    p->tprev = after;
+    p->tnext = after != NULL ? after->tnext : s->thead;
+    if (p->tnext != NULL)
+        p->tnext->tprev = p;
+    else
+        s->ttail = p;
+    if (after != NULL)
+        after->tnext = p;
     else
         s->thead = p;
-    s->ttail = p;
-    /* Deadlines only grow, so the timer needs arming only for a new head. */
+    /* The timer needs arming only for a new head. */
     if (s->thead == p)
         deadline_arm(s);
 }
@@ -532,6 +544,53 @@ static enum gw_verdict stage_authz(struct gw_session *s, struct gw_msg *m)
 /* Learns the tools of one tools/list page (before any filtering). A first page
  * starts a new listing; the last page ends it and forgets tools no longer
  * listed. */
+/* Compares a tool's definition with the lockfile (pins: configured). A
+ * mismatch is logged and audited once per definition seen. */
+static void pin_check_tool(struct gw_session *s, struct gw_tool *tool, const char *name)
+{
+    const struct gw_pins_cfg *pc = &s->cfg->pins;
+    if (pc->lock == NULL)
+        return;
+    const char *server = s->pin_name != NULL ? s->pin_name : s->server != NULL ? s->server : "";
+    if (pins_hash_def(tool->def, tool->sha256) < 0) {
+        tool->pin = GW_PIN_CHANGED; /* cannot be verified: treated as changed */
+        return;
+    }
+    const char *want = pins_lookup(pc->lock, server, PINS_TOOL, name);
+    tool->pin = want == NULL ? GW_PIN_NEW : strcmp(want, tool->sha256) == 0 ? GW_PIN_MATCH
+                                                                           : GW_PIN_CHANGED;
+    enum gw_pin_action act = tool->pin == GW_PIN_CHANGED ? pc->on_change
+                             : tool->pin == GW_PIN_NEW   ? pc->on_new
+                                                         : GW_PIN_ALLOW;
+    if (tool->pin == GW_PIN_MATCH || (tool->pin == GW_PIN_NEW && act == GW_PIN_ALLOW))
+        return;
+    const char *what = tool->pin == GW_PIN_CHANGED ? "changed since it was pinned"
+                                                   : "is not in the lockfile";
+    log_warnx("session %.8s: tool \"%s\" of server \"%s\" %s (sha256 %.12s...; %s): %s",
+              s->id, name, server, what, tool->sha256, pc->path,
+              act == GW_PIN_BLOCK ? "hidden and refused" : "allowed (on_change/on_new: warn)");
+    json_t *extra = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "tool", name, "pin_server", server,
+                              "status", tool->pin == GW_PIN_CHANGED ? "changed" : "new",
+                              "sha256", tool->sha256, "pinned_sha256", want, "action",
+                              gw_pin_action_name(act));
+    gw_audit_event(s, "pin", extra);
+    json_decref(extra);
+    metrics_denial(s->metrics, s->server != NULL ? s->server : "",
+                   tool->pin == GW_PIN_CHANGED ? "tool_definition_changed" : "tool_not_pinned");
+}
+
+/* What the pins say about calling or listing a tool. */
+static enum gw_pin_action pin_verdict(const struct gw_session *s, const struct gw_tool *tool)
+{
+    if (s->cfg->pins.lock == NULL || tool == NULL)
+        return GW_PIN_ALLOW;
+    if (tool->pin == GW_PIN_CHANGED)
+        return s->cfg->pins.on_change;
+    if (tool->pin == GW_PIN_NEW)
+        return s->cfg->pins.on_new;
+    return GW_PIN_ALLOW;
+}
+
 static void learn_tools(struct gw_session *s, const struct jtape *t, size_t result,
                         bool first_page)
 {
@@ -550,9 +609,19 @@ static void learn_tools(struct gw_session *s, const struct jtape *t, size_t resu
         size_t nl;
         const char *name = jt_str(t, jt_get(t, c, "name"), &nl, &sc);
         if (name != NULL && nl > 0 && nl < 256) {
+            /* The same definition as before: keep what was compiled and checked. */
+            struct gw_tool *old = map_get(&s->tools, name, nl);
+            json_t *def = old != NULL ? jt_json(t, c) : NULL;
+            if (old != NULL && def != NULL && json_equal(def, old->def)) {
+                old->seen = true;
+                json_decref(def);
+                c = t->tok[c].next;
+                continue;
+            }
             struct gw_tool *tool = calloc(1, sizeof(*tool));
             if (tool != NULL) {
-                tool->def = jt_json(t, c);
+                tool->def = def != NULL ? def : jt_json(t, c);
+                def = NULL;
                 tool->seen = true;
                 json_t *in = json_object_get(tool->def, "inputSchema");
                 json_t *out = json_object_get(tool->def, "outputSchema");
@@ -566,9 +635,13 @@ static void learn_tools(struct gw_session *s, const struct jtape *t, size_t resu
                     tool->out = schema_compile(out, NULL);
                 char key[256];
                 memcpy(key, name, nl);
+                key[nl] = '\0';
+                if (tool->def != NULL)
+                    pin_check_tool(s, tool, key);
                 gw_tool_free(map_del(&s->tools, key, nl));
                 map_put(&s->tools, key, nl, tool);
             }
+            json_decref(def);
         }
         c = t->tok[c].next;
     }
@@ -719,8 +792,9 @@ static enum gw_verdict stage_track(struct gw_session *s, struct gw_msg *m)
     if (m->rule != NULL)
         str_copy(p->rule, m->rule, sizeof(p->rule));
     p->t_in = m->t_in;
-    if (s->request_timeout_us > 0)
-        deadline_add(s, p, m->t_in + s->request_timeout_us);
+    uint64_t timeout = m->timeout_us != 0 ? m->timeout_us : s->request_timeout_us;
+    if (timeout > 0)
+        deadline_add(s, p, m->t_in + timeout);
     m->pending = p;
     return GW_CONTINUE;
 }
@@ -743,6 +817,10 @@ static bool filter_list(struct gw_session *s, json_t *result, const char *key, c
                           json_string_length(name), &d);
         else
             d.action = POL_DENY; /* an entry without a name cannot be judged: hide it */
+        if (d.action == POL_ALLOW && kind == POL_TOOL &&
+            pin_verdict(s, map_get(&s->tools, json_string_value(name),
+                                   json_string_length(name))) == GW_PIN_BLOCK)
+            d.action = POL_DENY; /* a tool the pins refuse is not offered either */
         if (d.action == POL_DENY) {
             json_array_remove(arr, i);
             changed = true;
@@ -771,7 +849,8 @@ static bool list_needs_filter(struct gw_session *s, struct gw_msg *m, const char
             return true;
         struct pol_decision d;
         policy_decide(s->policy, &who, kind, name, n, &d);
-        if (d.action == POL_DENY)
+        if (d.action == POL_DENY ||
+            (kind == POL_TOOL && pin_verdict(s, map_get(&s->tools, name, n)) == GW_PIN_BLOCK))
             return true;
         c = t->tok[c].next;
     }
@@ -925,10 +1004,181 @@ static enum gw_verdict stage_guard(struct gw_session *s, struct gw_msg *m)
     return guard_content(s, m);
 }
 
+/* ---- limit: rate limits, budgets, per-tool timeouts, the call-rate alert ---- */
+
+static void on_message(struct gw_session *s, enum gw_dir dir, const char *raw, size_t len);
+
+/* The server's name for limits and pins: serve's upstream name, wrap's
+ * command name. */
+static const char *server_name(const struct gw_session *s)
+{
+    return s->server != NULL ? s->server : s->pin_name != NULL ? s->pin_name : "server";
+}
+
+static struct rl_subject limit_subject(const struct gw_session *s, const char *tool)
+{
+    return (struct rl_subject){
+        .identity = s->identity,
+        .roles = s->ident != NULL ? (const char *const *)s->ident->roles : NULL,
+        .nroles = s->ident != NULL ? s->ident->nroles : 0,
+        .server = server_name(s),
+        .tool = tool,
+    };
+}
+
+/* The limiter answered a held request: run it through the pipeline again,
+ * this time with the decision. */
+static void held_decided(void *arg, const struct rl_decision *d)
+{
+    struct gw_held *h = arg;
+    struct gw_session *s = h->sess;
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        s->held = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+    s->limit_decided = true;
+    s->limit_decision = *d;
+    s->batch_more = false;
+    on_message(s, GW_C2S, h->raw, h->len);
+    s->limit_decided = false;
+    free(h->raw);
+    free(h);
+    if (s->io->after_event != NULL)
+        s->io->after_event(s->io_ud);
+}
+
+static enum gw_verdict limit_verdict(struct gw_msg *m, const struct rl_decision *d)
+{
+    if (d->allowed) {
+        m->timeout_us = d->timeout_us;
+        return GW_CONTINUE;
+    }
+    char msg[300];
+    rl_decision_message(d, msg, sizeof(msg));
+    m->err_data = json_pack("{s:s,s:s,s:s,s:I}", "reason", rl_reason_str(d->reason), "rule", d->rule,
+                            "dimension", rl_dim_str(d->dim), "retryAfter",
+                            (json_int_t)d->retry_after);
+    if (d->rule[0] != '\0') {
+        str_copy(m->rule_buf, d->rule, sizeof(m->rule_buf));
+        m->rule = m->rule_buf;
+    }
+    return refuse(m, MW_ERR_RATE_LIMITED, rl_reason_str(d->reason), "%s", msg);
+}
+
+/* limit: tools/call requests pass the rate_limits rules and budgets (keyed
+ * by identity, tool and server, never by session) and count toward the
+ * session's call-rate alert. A check the Redis store cannot answer at once
+ * holds the request (its bytes are kept) until it does. */
+static enum gw_verdict stage_limit(struct gw_session *s, struct gw_msg *m)
+{
+    if (m->dir != GW_C2S || m->v.kind != RPC_REQUEST || m->mm == NULL ||
+        m->mm->id != MCP_M_TOOLS_CALL || m->target == NULL)
+        return GW_CONTINUE;
+    if (s->limit_decided)
+        return limit_verdict(m, &s->limit_decision);
+    uint32_t threshold = s->rl != NULL ? ratelimit_alert_threshold(s->rl)
+                                       : ratelimit_config_alert(s->cfg->rate_limits);
+    if (rl_alert_hit(s->alert, threshold, mono_us())) {
+        uint32_t n = rl_alert_count(s->alert, mono_us());
+        log_warnx("session %.8s: %u tool calls in the last minute, above the alert threshold "
+                  "of %u (rate_limits.alert)",
+                  s->id, n, threshold);
+        metrics_rate_alert(s->metrics, s->server != NULL ? s->server : "");
+        json_t *extra = json_pack("{s:I,s:I}", "calls_last_minute", (json_int_t)n,
+                                  "threshold", (json_int_t)threshold);
+        gw_audit_event(s, "rate_alert", extra);
+        json_decref(extra);
+    }
+    if (s->rl == NULL)
+        return GW_CONTINUE;
+    char tool[RL_FIELD_MAX + 1];
+    size_t tl = m->target_len < RL_FIELD_MAX ? m->target_len : RL_FIELD_MAX;
+    memcpy(tool, m->target, tl);
+    tool[tl] = '\0';
+    struct rl_subject who = limit_subject(s, tool);
+    struct gw_held *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+    h->sess = s;
+    struct rl_decision d;
+    int rc = ratelimit_check(s->rl, &who, wall_us(), &d, held_decided, h, &h->pending);
+    if (rc == 0) {
+        h->raw = malloc(m->rawlen);
+        if (h->raw == NULL) {
+            ratelimit_cancel(h->pending);
+            free(h);
+            return refuse(m, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        }
+        memcpy(h->raw, m->raw, m->rawlen);
+        h->len = m->rawlen;
+        h->next = s->held;
+        if (s->held != NULL)
+            s->held->prev = h;
+        s->held = h;
+        return GW_HOLD;
+    }
+    free(h);
+    if (rc < 0)
+        return refuse(m, MW_ERR_RATE_LIMITED, "limiter_error",
+                      "the rate limiter cannot judge this call (a name is too long)");
+    return limit_verdict(m, &d);
+}
+
+/* Budgets counting result bytes or tokens learn what a call returned. */
+static void limit_account(struct gw_session *s, const struct gw_pending *p, const struct gw_msg *m)
+{
+    if (s->rl == NULL || p->method != MCP_M_TOOLS_CALL || p->target == NULL ||
+        m->v.kind != RPC_RESULT)
+        return;
+    size_t nrules, nbudgets;
+    bool redis;
+    rl_config_counts(s->cfg->rate_limits, &nrules, &nbudgets, &redis);
+    if (nbudgets == 0)
+        return;
+    size_t n;
+    const char *res = jt_raw(m->tape, m->v.result, &n);
+    struct rl_subject who = limit_subject(s, p->target);
+    ratelimit_account(s->rl, &who, n, tokens_estimate(res, n), wall_us());
+}
+
+/* pin: a tool is called only while its definition matches the lockfile
+ * (pins: configured; on_change / on_new decide for mismatches). */
+static enum gw_verdict stage_pin(struct gw_session *s, struct gw_msg *m)
+{
+    if (s->cfg->pins.lock == NULL || m->dir != GW_C2S || m->v.kind != RPC_REQUEST ||
+        m->mm == NULL || m->mm->id != MCP_M_TOOLS_CALL)
+        return GW_CONTINUE;
+    int nl = (int)(m->target_len < 100 ? m->target_len : 100);
+    struct gw_tool *tool = map_get(&s->tools, m->target, m->target_len);
+    if (tool == NULL) {
+        s->denied++;
+        return refuse(m, MW_ERR_DENIED, "tool_unverified",
+                      "tool \"%.*s\" cannot be checked against the lockfile yet (mcpwall has not "
+                      "read its definition); list the tools and retry",
+                      nl, m->target);
+    }
+    if (pin_verdict(s, tool) != GW_PIN_BLOCK)
+        return GW_CONTINUE;
+    s->denied++;
+    m->err_data = json_pack("{s:s}", "sha256", tool->sha256);
+    if (tool->pin == GW_PIN_CHANGED)
+        return refuse(m, MW_ERR_DENIED, "tool_definition_changed",
+                      "tool \"%.*s\" is refused: its definition changed since it was pinned in "
+                      "the lockfile (review with mcpwall pins diff, accept with mcpwall pins "
+                      "approve)",
+                      nl, m->target);
+    return refuse(m, MW_ERR_DENIED, "tool_not_pinned",
+                  "tool \"%.*s\" is refused: it is not in the lockfile and pins.on_new is block "
+                  "(pin it with mcpwall pins approve)",
+                  nl, m->target);
+}
+
 /* The one place the order is written. */
 static enum gw_verdict (*const stages[])(struct gw_session *, struct gw_msg *) = {
     stage_era, stage_match, stage_lifecycle, stage_authn, stage_route,
-    stage_authz, stage_validate, stage_track, stage_guard,
+    stage_authz, stage_validate, stage_limit, stage_pin, stage_track, stage_guard,
 };
 
 /* ---- driving a message ---------------------------------------------------------- */
@@ -985,6 +1235,7 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
         }
     }
     audit_completion_ex(s, p, outcome, code, text, textlen, result, m->guard);
+    limit_account(s, p, m);
     gw_pending_done(p);
     m->pending = NULL;
 }
@@ -994,6 +1245,8 @@ static void handle(struct gw_session *s, struct gw_msg *m)
     enum gw_verdict v = GW_CONTINUE;
     for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]) && v == GW_CONTINUE; i++)
         v = stages[i](s, m);
+    if (v == GW_HOLD)
+        return; /* waits for the limiter; it runs again with the decision */
 
     if (v == GW_CONTINUE && m->pending != NULL && m->pending->internal &&
         m->v.kind != RPC_REQUEST) {

@@ -11,13 +11,21 @@
  *   authz      the policy decides on the target; denied calls get -32010
  *   validate   tools/call arguments against the tool's inputSchema (-32602)
  *              and the policy's argument constraints (-32010)
+ *   limit      tools/call against rate_limits rules and budgets (-32013), keyed
+ *              by identity, tool and server; the session's call-rate alert; a
+ *              check the Redis store answers later holds the request
+ *   pin        with pins: configured, a tool whose definition differs from
+ *              the lockfile (or is not in it) is refused (-32010)
  *   track      requests are recorded: unique id, in-flight cap, timeout
- *   guard      responses: tools learned from lists, lists filtered by the same
- *              policy decision, structured results checked against outputSchema
+ *   guard      responses: tools learned from lists (and checked against the
+ *              pins), lists filtered by the same policy decision and pins,
+ *              structured results checked against outputSchema; the result
+ *              guard (results:) on what the server sends toward the model
  *   -> forward (original bytes when nothing changed) and audit
  *
  * Each stage has one signature and returns continue, refuse (answer the
- * sender with the error the stage filled in) or drop. Denials are JSON-RPC
+ * sender with the error the stage filled in), drop, or hold (the limit stage
+ * waits for Redis; the message runs again with the decision). Denials are JSON-RPC
  * errors with a sentence naming the rule and a stable data.reason; every
  * refusal and every completed request is audited.
  */

@@ -144,6 +144,7 @@ struct fsess {
     struct map s2c;                 /* client-facing id key -> s2c_map */
     uint64_t next_s2c;
     struct jtape tape;              /* messages parsed by the federation layer */
+    struct rl_alert alert;          /* calls per minute of this client session (all upstreams) */
     bool closing;
     struct fsess *next, *prev;
 };
@@ -160,6 +161,7 @@ struct serve {
     struct authn_stats auth_base;   /* counters of the snapshots replaced by reloads */
     struct audit_log *audit;
     struct metrics *metrics;
+    struct ratelimit *rl;           /* rate_limits: shared by every session (and reloads) */
     struct event *sig[4];
     struct event *audit_ev;
     struct fsess *sessions;
@@ -677,6 +679,8 @@ static void up_gw_start(struct upconn *uc)
     gw_session_set_policy(&uc->gw, uc->def->policy);
     gw_session_set_results(&uc->gw, uc->def->results);
     uc->gw.server = uc->def->name;
+    uc->gw.rl = fs->srv->rl;
+    uc->gw.alert = &fs->alert;
     uc->gw.metrics = fs->srv->metrics;
     if (uc->def->timeout_us != 0)
         uc->gw.request_timeout_us = uc->def->timeout_us;
@@ -2073,6 +2077,7 @@ static int app_session_open(void *app, struct shttp_session *s, struct http_requ
     fs->srv = srv;
     fs->hs = s;
     fs->cfg = gwconfig_ref(srv->cfg);
+    rl_alert_init(&fs->alert);
     const char *principal = http_request_principal(req);
     if (principal != NULL)
         str_copy(fs->principal, principal, sizeof(fs->principal));
@@ -2458,6 +2463,9 @@ static void reload(struct serve *srv)
             }
         }
     }
+    char rlerr[256];
+    if (ratelimit_reload(srv->rl, c->rate_limits, rlerr, sizeof(rlerr)) < 0)
+        log_warnx("SIGHUP: rate limits: %s; the previous rate limits stay until a restart", rlerr);
     if (c->listen.port != srv->cfg->listen.port)
         log_warnx("SIGHUP: listener changes need a restart; still listening as before");
     /* Authentication: the new snapshot takes over the key sets it shares with
@@ -2525,6 +2533,9 @@ int serve_run(const struct serve_opts *o)
     if (srv.base == NULL)
         fatalx("cannot create the event loop");
     srv.metrics = metrics_new();
+    srv.rl = ratelimit_new(srv.cfg->rate_limits, srv.base, err, sizeof(err));
+    if (srv.rl == NULL)
+        fatalx("rate limits: %s", err);
     if (srv.cfg->nservers == 0)
         log_warnx("no upstream servers configured: the endpoint will serve empty lists "
                   "(add servers: in the configuration, or -- CMD, or --upstream)");
@@ -2645,14 +2656,15 @@ int serve_run(const struct serve_opts *o)
         audit_append(srv.audit, &r);
         audit_flush(srv.audit);
     }
+    /* "serving MCP at" is the readiness line (scripts wait for it): last. */
+    if (srv.adm != srv.pub)
+        log_info("admin endpoints at http://%s:%u/metrics /healthz /readyz", ao2.host,
+                 (unsigned)http_listener_port(srv.adm));
     log_info("serving MCP at %s://%s:%u%s (%zu upstream server%s%s)",
              lo.tls_cert_file != NULL ? "https" : "http", lo.host,
              (unsigned)http_listener_port(srv.pub), so.path, srv.cfg->nservers,
              srv.cfg->nservers == 1 ? "" : "s",
              gwconfig_namespaced(srv.cfg) ? ", names prefixed by server" : "");
-    if (srv.adm != srv.pub)
-        log_info("admin endpoints at http://%s:%u/metrics /healthz /readyz", ao2.host,
-                 (unsigned)http_listener_port(srv.adm));
 
     event_base_dispatch(srv.base);
     status = 0;
@@ -2691,6 +2703,7 @@ out:
     if (srv.hs != NULL)
         http_server_free(srv.hs);
     http_client_free(srv.hc);
+    ratelimit_free(srv.rl); /* sessions are gone: nothing waits for it */
     audit_close(srv.audit);
     metrics_free(srv.metrics);
     map_free(&srv.children);

@@ -22,6 +22,8 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     s->cfg = cfg;
     s->policy = policy_ref(cfg->policy);
     s->results = gw_results_ref(cfg->results);
+    rl_alert_init(&s->own_alert);
+    s->alert = &s->own_alert;
     s->request_timeout_us = cfg->limits.request_timeout_us;
     s->audit = audit;
     s->io = io;
@@ -89,6 +91,13 @@ void gw_session_free(struct gw_session *s)
     s->results = NULL;
     identity_unref(s->ident);
     s->ident = NULL;
+    while (s->held != NULL) {
+        struct gw_held *h = s->held;
+        s->held = h->next;
+        ratelimit_cancel(h->pending);
+        free(h->raw);
+        free(h);
+    }
 }
 
 void gw_session_set_identity(struct gw_session *s, struct identity *id)

@@ -19,6 +19,7 @@
 #include "gateway/gwconfig.h"
 #include "policy/identity.h"
 #include "policy/policy.h"
+#include "policy/ratelimit.h"
 #include "proto/jtape.h"
 #include "proto/mcp.h"
 #include "util/map.h"
@@ -49,6 +50,20 @@ struct gw_tool {
     struct schema *out;          /* compiled outputSchema, or NULL */
     char *in_err;                /* why the inputSchema could not be compiled */
     bool seen;                   /* listed in the current full listing */
+    uint8_t pin;                 /* enum gw_pin_state (pins: configured) */
+    char sha256[65];             /* of the definition, when pins are configured */
+};
+
+enum gw_pin_state { GW_PIN_UNCHECKED = 0, GW_PIN_MATCH, GW_PIN_CHANGED, GW_PIN_NEW };
+
+/* A request waiting for the limiter (the Redis store answers later): its
+ * bytes are kept and the pipeline runs again on them with the decision. */
+struct gw_held {
+    struct gw_held *prev, *next;
+    struct gw_session *sess;
+    struct rl_pending *pending; /* until the decision arrives */
+    char *raw;
+    size_t len;
 };
 
 /* A request in flight, keyed by its id in the direction it travels. */
@@ -89,6 +104,7 @@ struct gw_session {
     struct audit_log *audit;      /* borrowed, may be NULL */
     struct metrics *metrics;      /* borrowed, may be NULL */
     const char *server;           /* borrowed: upstream name for audit and metrics, or NULL */
+    const char *pin_name;         /* borrowed: name in the lockfile (wrap); NULL: server */
     uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
@@ -106,6 +122,16 @@ struct gw_session {
     void *io_ud;
     bool upstream_gone;
     bool batch_more;              /* set by the transport: more messages follow at once */
+    /* Rate limits (rate_limits:): the process's limiter, the call-rate alert
+     * (serve points it at the client session's, shared by its upstreams),
+     * requests waiting for a decision, and the decision a held request is
+     * re-run with. */
+    struct ratelimit *rl;         /* borrowed; NULL: no limits */
+    struct rl_alert own_alert;
+    struct rl_alert *alert;
+    struct gw_held *held;
+    bool limit_decided;
+    struct rl_decision limit_decision;
     char upstream_gone_why[160];
     /* counters */
     uint64_t msgs_in[2], denied, errors;

@@ -12,16 +12,20 @@
 
 #include "gateway/pipeline.h"
 #include "policy/authn.h"
+#include "policy/pins.h"
 #include "transport/chan.h"
-#include "transport/fdlines.h"
 #include "transport/child.h"
+#include "transport/fdlines.h"
 #include "util/log.h"
+#include "util/str.h"
 #include "util/timeutil.h"
 
 #define STDERR_LINE_MAX 4096
 #define STDERR_LINES_PER_SEC 200
 
 struct wrap {
+    char pin_name[256];            /* the server's name (lockfile, rate limits) */
+    struct ratelimit *rl;          /* rate_limits: */
     struct event_base *base;
     const struct gw_config *cfg;
     struct chan host;
@@ -364,6 +368,9 @@ int wrap_run(const struct wrap_opts *o)
     w.base = event_base_new();
     if (w.base == NULL)
         fatalx("cannot create the event loop");
+    w.rl = ratelimit_new(w.cfg->rate_limits, w.base, err, sizeof(err));
+    if (w.rl == NULL)
+        fatalx("rate limits: %s", err);
 
     if (w.cfg->audit.enabled) {
         char path[4096];
@@ -416,6 +423,24 @@ int wrap_run(const struct wrap_opts *o)
         fatalx("cannot create the local identity");
     gw_session_set_identity(&w.sess, me);
     identity_unref(me);
+    w.sess.rl = w.rl;
+    /* The server's name: the one mcpwall scan gives the command, unless
+     * pins.server says (the lockfile and the rate limits key by it). */
+    if (w.cfg->pins.server != NULL)
+        str_copy(w.pin_name, w.cfg->pins.server, sizeof(w.pin_name));
+    else
+        pins_name_of_command(o->argv, w.pin_name, sizeof(w.pin_name));
+    w.sess.pin_name = w.pin_name;
+    if (w.cfg->pins.lock != NULL) {
+        if (!pins_has_server(w.cfg->pins.lock, w.pin_name))
+            log_warnx("pins: the lockfile %s has no server \"%s\": every tool is new to it "
+                      "(pins.on_new: %s)%s",
+                      w.cfg->pins.path, w.pin_name, gw_pin_action_name(w.cfg->pins.on_new),
+                      w.cfg->pins.server == NULL ? "; set pins.server to the name used by "
+                                                   "mcpwall scan --name" : "");
+        else
+            log_info("pins: tools of \"%s\" must match %s", w.pin_name, w.cfg->pins.path);
+    }
 
     json_t *start = json_object();
     json_t *cmd = json_array();
@@ -469,6 +494,8 @@ int wrap_run(const struct wrap_opts *o)
     json_decref(stop);
 
     gw_session_free(&w.sess);
+    ratelimit_free(w.rl); /* after the session: it cancelled its waiting checks */
+    w.rl = NULL;
     for (size_t i = 0; i < 8; i++)
         if (w.sig_ev[i] != NULL)
             event_free(w.sig_ev[i]);
@@ -482,6 +509,7 @@ int wrap_run(const struct wrap_opts *o)
     chan_free(&w.server, true);
     child_close_fds(&w.child);
 out:
+    ratelimit_free(w.rl);
     audit_close(w.audit);
     if (w.base != NULL)
         event_base_free(w.base);

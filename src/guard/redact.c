@@ -141,6 +141,25 @@ struct result_guard {
     const struct detect_set *ds;
 };
 
+void result_guard_describe(const struct result_guard *g, char *out, size_t outsz)
+{
+    static const char *const fam_words[DETECT_CAT__COUNT] = {"secrets", "pii", "injection",
+                                                              "hidden"};
+    size_t overrides = 0;
+    for (size_t r = 0; r < DR__COUNT; r++)
+        overrides += g->rule_action[r] != RULE_FOLLOW;
+    int w = g->max_bytes != 0
+                ? snprintf(out, outsz, "max %llu bytes (%s)", (unsigned long long)g->max_bytes,
+                           g->oversize_block ? "block" : "truncate")
+                : snprintf(out, outsz, "no size cap");
+    for (size_t c = 0; c < DETECT_CAT__COUNT && w > 0 && (size_t)w < outsz; c++)
+        w += snprintf(out + w, outsz - (size_t)w, "%s %s %s", c == 0 ? ";" : ",", fam_words[c],
+                      result_guard_action_name(g->fam[c].action));
+    if (w > 0 && (size_t)w < outsz && overrides > 0)
+        snprintf(out + w, outsz - (size_t)w, "; %zu rule override%s", overrides,
+                 overrides == 1 ? "" : "s");
+}
+
 #define DEFAULT_MAX_BYTES (1024u * 1024u)
 #define MAX_MAX_BYTES     (64u * 1024u * 1024u)
 

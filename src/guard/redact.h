@@ -85,6 +85,10 @@ struct result_guard *result_guard_compile_over(const struct cfg_doc *doc, const 
                                                const struct result_guard *base,
                                                struct cfg_errors *errs);
 void result_guard_free(struct result_guard *g);
+/* One line for `mcpwall check`: the cap and each family's action, e.g.
+ * "max 1048576 bytes (truncate); secrets redact, pii log, injection tag,
+ * hidden strip; 2 rule overrides". */
+void result_guard_describe(const struct result_guard *g, char *out, size_t outsz);
 
 /* Who sent the payload, for the tag envelope ("tool github__get_issue"). */
 struct result_guard_ctx {

@@ -628,3 +628,55 @@ void pins_result_free(struct pins_result *r)
     free(r->d);
     memset(r, 0, sizeof(*r));
 }
+
+void pins_name_of_command(char *const argv[], char *out, size_t outsz)
+{
+    const char *pick = argv[0];
+    for (size_t i = 0; argv[i] != NULL; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-')
+            continue;
+        const char *base = strrchr(a, '/');
+        base = base != NULL ? base + 1 : a;
+        if (i == 0 &&
+            (strcmp(base, "npx") == 0 || strcmp(base, "uvx") == 0 || strcmp(base, "node") == 0 ||
+             strcmp(base, "python3") == 0 || strcmp(base, "python") == 0 ||
+             strcmp(base, "bunx") == 0 || strcmp(base, "pipx") == 0 ||
+             strcmp(base, "docker") == 0 || strcmp(base, "uv") == 0 || strcmp(base, "deno") == 0))
+            continue;
+        if (strcmp(a, "run") == 0 || strcmp(a, "exec") == 0 || strcmp(a, "dlx") == 0)
+            continue;
+        pick = a;
+        break;
+    }
+    /* a script path: name it after its package directory
+     * (.../server-memory/dist/index.js -> server-memory) */
+    char path[1024];
+    str_copy(path, pick, sizeof(path));
+    for (int depth = 0; depth < 4; depth++) {
+        char *slash = strrchr(path, '/');
+        if (slash == NULL || slash[1] == '\0')
+            break;
+        const char *leaf = slash + 1;
+        static const char *const generic[] = {"index", "main", "cli", "server", "dist", "build",
+                                              "lib",   "src",  "bin", "out",    NULL};
+        bool gen = false;
+        for (const char *const *g = generic; *g != NULL && !gen; g++) {
+            size_t gl = strlen(*g);
+            gen = strncmp(leaf, *g, gl) == 0 && (leaf[gl] == '\0' || leaf[gl] == '.');
+        }
+        if (!gen)
+            break;
+        *slash = '\0';
+    }
+    const char *base = strrchr(path, '/');
+    /* keep npm scopes readable: @scope/pkg -> pkg */
+    str_copy(out, base != NULL && base[1] != '\0' ? base + 1 : path, outsz);
+    char *at = strchr(out + 1, '@');
+    if (at != NULL)
+        *at = '\0';
+    char *dot = strrchr(out, '.');
+    if (dot != NULL && (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0 ||
+                        strcmp(dot, ".py") == 0 || strcmp(dot, ".ts") == 0))
+        *dot = '\0';
+}

@@ -112,4 +112,10 @@ int pins_check(const struct pins *p, const char *server, enum pins_kind kind, co
                struct pins_result *out);
 void pins_result_free(struct pins_result *r);
 
+/* The name a stdio server is pinned under when no name is given: the package
+ * or program its command runs (npx -y @scope/server-x@1.2 -> server-x;
+ * node .../server-memory/dist/index.js -> server-memory). Used by
+ * `mcpwall scan` and by `mcpwall wrap`, so both key the lockfile alike. */
+void pins_name_of_command(char *const argv[], char *out, size_t outsz);
+
 #endif

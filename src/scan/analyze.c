@@ -9,7 +9,7 @@
 #include "scan/classify.h"
 #include "scan/detect_bridge.h"
 #include "scan/scan.h"
-#include "scan/tokens.h"
+#include "guard/tokens.h"
 
 /* Points a finding's severity costs the first time a rule fires; each further
  * occurrence of the same rule and severity costs a quarter more, up to twice

@@ -1,4 +1,4 @@
-/* tokens.h - estimated token cost of tool definitions.
+/* tokens.h - estimated token count of a text (tool definitions, tool results).
  *
  * A definition costs what its compact JSON costs the model on every turn. The
  * estimate counts pieces of the text the way byte-pair tokenizers split it:
@@ -16,8 +16,8 @@
  * total within 2 % (cl100k_base: 5.8 % mean). docs/scan.md records the
  * calibration; bench/scan_tokens prints it again.
  */
-#ifndef MCPWALL_SCAN_TOKENS_H
-#define MCPWALL_SCAN_TOKENS_H
+#ifndef MCPWALL_GUARD_TOKENS_H
+#define MCPWALL_GUARD_TOKENS_H
 
 #include <jansson.h>
 #include <stddef.h>

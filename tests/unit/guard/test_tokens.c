@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "scan/tokens.h"
+#include "guard/tokens.h"
 #include "testutil.h"
 
 static void test_calibration(void **state)

@@ -1,5 +1,5 @@
 /* tokens.c - token estimate (see tokens.h for the model and its calibration). */
-#include "scan/tokens.h"
+#include "guard/tokens.h"
 
 #include <stdlib.h>
 #include <string.h>
