@@ -373,6 +373,11 @@ test("client-credentials tokens are reused until they near expiry; a failed gran
   assert.equal(e.data?.reason, "credential_unavailable");
   assert.match(e.message, /credential 'cc-flaky': token endpoint answered 500 \(server_error\)/);
   assert.ok(!e.message.includes(CC_SECRET), "the endpoint's echo of the secret is not repeated");
+  // Within retry_after the failure is answered at once, without a grant.
+  const again = await callError(a, "recflaky__record");
+  assert.equal(again.code, -32011);
+  assert.equal(again.data?.reason, "credential_unavailable");
+  assert.equal(tokens.grants.flaky.length, 2);
   await new Promise((r) => setTimeout(r, 1200));
   await a.callTool({ name: "recflaky__record", arguments: {} });
   assert.equal(tokens.grants.flaky.length, 3);
@@ -384,6 +389,7 @@ test("client-credentials tokens are reused until they near expiry; a failed gran
   assert.match(metrics, /mcpwall_credential_grants_total\{credential="cc-short"\} 2\n/);
   assert.match(metrics, /mcpwall_credential_grant_failures_total\{credential="cc-flaky"\} 1\n/);
   assert.match(metrics, /mcpwall_credential_waits_total\{credential="cc-flaky"\} 3\n/);
+  assert.match(metrics, /mcpwall_denials_total\{server="recflaky",reason="credential_unavailable"\} 2\n/);
   await closeClients();
   await gw2.stop();
   assert.equal(gw2.proc.exitCode, 0);
