@@ -9,7 +9,9 @@
 #      in bench/package.json) fronting the same C echo server, at 1, 8 and 32
 #      connections: calls/s, p50/p99, peak RSS of the gateway process;
 #   3. the pipeline's user-space cost per round trip (no pipes);
-#   4. the other subsystems' own benchmarks when built: guards, detectors,
+#   4. the other subsystems' own benchmarks when built: the guard set, argument
+#      guards, detectors (speed and corpus quality), rate limits (memory and
+#      Redis), authentication, scanner token and class estimates, the
 #      sandbox, HTTP transport, server kit.
 # Timings depend on the machine and its load: run it on a quiet machine.
 # BENCH_QUICK=1 shortens every run.
@@ -36,26 +38,40 @@ echo "== stdio: direct / plain relay / mcpwall wrap ($N calls each)"
     echo
     echo "## stdio round trips (tools/call to a C echo server)"
     echo
+    echo "Median of $([[ -n $quick ]] && echo 1 || echo 3) interleaved runs of $N calls each."
+    echo
     echo "| payload | in flight | path | p50 µs | p99 µs | calls/s | CPU µs/call (intermediary) | peak RSS KiB |"
     echo "|---|---|---|---|---|---|---|---|"
 } >>$res
 declare -A P50 CPS CPU RSS
+# Each configuration runs REPS times, the modes interleaved (so a burst of
+# load elsewhere on the machine hits all three alike); the median is kept.
+REPS=$([[ -n $quick ]] && echo 1 || echo 3)
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : -1) }'; }
 for payload in 100 10240; do
     for jobs in 1 16; do
+        declare -A RUNS=()
+        for rep in $(seq $REPS); do
+            for mode in direct relay wrap; do
+                case $mode in
+                direct) cmd=($B/bench/echo_server) ;;
+                relay) cmd=($B/bench/relay $B/bench/echo_server) ;;
+                wrap) cmd=($B/mcpwall wrap --audit "$tmp/wrap-audit.jsonl" -- $B/bench/echo_server) ;;
+                esac
+                r=$($B/bench/bench_wrap -n $N -w 1000 -j $jobs -s $payload -- "${cmd[@]}" 2>/dev/null)
+                RUNS[$mode]+="$r"$'\n'
+                printf '  %-6s %2s in flight %-6s %s\n' "$payload" "$jobs" "$mode" "$r"
+            done
+        done
         for mode in direct relay wrap; do
-            case $mode in
-            direct) cmd=($B/bench/echo_server) ;;
-            relay) cmd=($B/bench/relay $B/bench/echo_server) ;;
-            wrap) cmd=($B/mcpwall wrap --audit "$tmp/wrap-audit.jsonl" -- $B/bench/echo_server) ;;
-            esac
-            r=$($B/bench/bench_wrap -n $N -w 1000 -j $jobs -s $payload -- "${cmd[@]}")
             k="$payload/$jobs/$mode"
-            P50[$k]=$(j .p50_us "$r"); CPS[$k]=$(j .calls_per_s "$r")
-            CPU[$k]=$(j .cpu_us_per_call "$r"); RSS[$k]=$(j .peak_rss_kib "$r")
-            printf '  %-6s %2s in flight %-6s %s\n' "$payload" "$jobs" "$mode" "$r"
-            cpu=${CPU[$k]}; [[ $cpu == -1.00 ]] && cpu="—"
+            med() { printf '%s' "${RUNS[$mode]}" | jq -r "$1" | median; }
+            P50[$k]=$(med .p50_us); CPS[$k]=$(med .calls_per_s)
+            CPU[$k]=$(med .cpu_us_per_call); RSS[$k]=$(med .peak_rss_kib)
+            p99=$(med .p99_us)
+            cpu=${CPU[$k]}; [[ $cpu == -1.00 || $cpu == -1 ]] && cpu="—"
             rss=${RSS[$k]}; [[ $rss == -1 ]] && rss="—"
-            echo "| $payload B | $jobs | $mode | ${P50[$k]} | $(j .p99_us "$r") | ${CPS[$k]} | $cpu | $rss |" >>$res
+            echo "| $payload B | $jobs | $mode | ${P50[$k]} | $p99 | ${CPS[$k]} | $cpu | $rss |" >>$res
         done
     done
 done
@@ -136,7 +152,8 @@ for payload in 100 10240; do
 done
 
 # ---- 4. the other subsystems' benchmarks -----------------------------------------
-for b in bench_guard_args bench_detect corpus_eval sandbox_bench shttp_bench bench_kit; do
+for b in bench_guards bench_guard_args bench_detect corpus_eval bench_ratelimit auth_bench scan_tokens \
+    scan_classes sandbox_bench shttp_bench bench_kit; do
     exe=$B/bench/$b
     [[ -x $exe ]] || continue
     echo "== $b"
@@ -148,6 +165,9 @@ for b in bench_guard_args bench_detect corpus_eval sandbox_bench shttp_bench ben
     } >>$res
     case $b in
     shttp_bench) "$exe" "$([[ -n $quick ]] && echo 1 || echo 2)" ;;
+    bench_guards) "$exe" "$([[ -n $quick ]] && echo 2000 || echo 20000)" ;;
+    bench_ratelimit) "$exe" -n "$([[ -n $quick ]] && echo 20000 || echo 200000)" ;;
+    auth_bench) "$exe" "$([[ -n $quick ]] && echo 2000 || echo 20000)" ;;
     *) "$exe" ;;
     esac 2>&1 | tee -a $res
     echo '```' >>$res
