@@ -394,7 +394,7 @@ const uint8_t detect_lc[256] = {
 #undef LC8
 
 /* Bytes that may begin a known token prefix (see detect_secret.c). */
-static const uint8_t prefix_first[256] = {
+const uint8_t detect_prefix_first[256] = {
     /* first bytes of the token prefixes in detect_secret.c */
     ['A'] = 1, ['G'] = 1, ['P'] = 1, ['S'] = 1, ['d'] = 1, ['e'] = 1, ['g'] = 1, ['h'] = 1,
     ['n'] = 1, ['p'] = 1, ['r'] = 1, ['s'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
@@ -459,56 +459,98 @@ static bool has_high_bytes(const unsigned char *p, size_t n)
     return (acc & 0x8080808080808080ull) != 0;
 }
 
+/* Token prefixes, IBANs and numbers at a word boundary. */
+static inline void pass_prefix(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    const unsigned char *p = s->p;
+    size_t n = s->n;
+    unsigned char c = p[i];
+    if (i > 0 && d_alnum(p[i - 1]))
+        return;
+    /* Token prefixes are followed by '-' '.' '=' '/' or sit in words that
+     * mix case, digits or '_' (a plain word never starts a token); digits
+     * start card, phone and SSN checks. */
+    uint8_t pf = detect_prefix_first[c];
+    if (pf == 2) {
+        /* a number worth parsing: 3 digits then - . ) or space (phone, SSN,
+         * card group), 4 digits then a separator (card group) or 13-19
+         * digits (card) */
+        size_t r = j - i;
+        unsigned char nx = j < n ? p[j] : 0;
+        if ((r == 3 && (nx == '-' || nx == '.' || nx == ' ')) ||
+            (r == 4 && (nx == '-' || nx == ' ')) || (r >= 13 && r <= 19))
+            sec_word_start(s, i);
+    } else if ((acc & (C_DIGIT | C_UPPER | C_UNDER)) ||
+               (j < n && (p[j] == '-' || p[j] == '.' || p[j] == '=' || p[j] == '/'))) {
+        if (pf == 1)
+            sec_word_start(s, i);
+        else if (d_upper(c) && j - i >= 4 && d_upper(p[i + 1]) && d_digit(p[i + 2]))
+            sec_iban(s, i);
+    }
+}
+
+/* "Bearer <token>" */
+static inline void pass_bearer(struct dscan *s, size_t i, size_t j)
+{
+    const unsigned char *p = s->p;
+    if (j - i == 6 && (p[i] | 0x20) == 'b' && (p[i + 1] | 0x20) == 'e' &&
+        (p[i + 2] | 0x20) == 'a' && (p[i + 3] | 0x20) == 'r' && (p[i + 4] | 0x20) == 'e' &&
+        (p[i + 5] | 0x20) == 'r')
+        sec_bearer(s, j);
+}
+
+void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    const unsigned char *p = s->p;
+    pass_prefix(s, i, j, acc);
+    if (s->collect && (((acc | detect_cls[p[i]]) & C_UNDER) || inj_maybe(s->ds, p + i, j - i))) {
+        bool has_us;
+        uint32_t h = word_hash_us(p + i, j - i, s->n - i, &has_us);
+        if ((has_us || inj_bloom(s->ds, h)) && inj_word(s, p, i, j, h, has_us) < 0)
+            s->err = -1;
+    }
+    pass_bearer(s, i, j);
+}
+
+/* Trigger words only add to s->hits: a caller may look them up apart, in
+ * any order with the secret checks, which add findings. */
+void dpass_sec(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    pass_prefix(s, i, j, acc);
+    pass_bearer(s, i, j);
+}
+
+/* Fast-path re-entry: after a stretch shorter than this, the byte pass goes
+ * on alone for FAST_BACKOFF bytes (dense markup, numbers or attacks would
+ * otherwise pay for block classification at every special byte). */
+#define FAST_SHORT 32
+#define FAST_BACKOFF 48
+
 static void byte_pass(struct dscan *s)
 {
     const unsigned char *p = s->p;
     size_t n = s->n;
     size_t i = 0;
     size_t b64 = SIZE_MAX; /* start of the current base64-alphabet run */
+    bool fast = s->ds->impl != DETECT_IMPL_REF;
+    size_t next_fast = 0; /* first offset where the fast path may run again */
 
     while (i < n && s->err == 0) {
+        if (fast && b64 == SIZE_MAX && i >= next_fast && n - i > 64) {
+            size_t r = dfast_run(s, i);
+            next_fast = r - i < FAST_SHORT ? r + FAST_BACKOFF : r;
+            i = r;
+            if (s->err != 0)
+                break;
+        }
         unsigned char c = p[i];
         unsigned k = detect_cls[c];
         if (k & C_WORD) {
             unsigned acc = 0; /* classes of the bytes after the first */
             size_t j = word_end(p, n, i, &acc);
-
             if (b64 == SIZE_MAX)
                 b64 = i;
-            bool boundary = i == 0 || !d_alnum(p[i - 1]);
-            /* Token prefixes are followed by '-' '.' '=' '/' or sit in words
-             * that mix case, digits or '_' (a plain word never starts a
-             * token); digits start card, phone and SSN checks. */
-            if (boundary) {
-                uint8_t pf = prefix_first[c];
-                if (pf == 2) {
-                    /* a number worth parsing: 3 digits then - . ) or space
-                     * (phone, SSN, card group), 4 digits then a separator
-                     * (card group) or 13-19 digits (card) */
-                    size_t r = j - i;
-                    unsigned char nx = j < n ? p[j] : 0;
-                    if ((r == 3 && (nx == '-' || nx == '.' || nx == ' ')) ||
-                        (r == 4 && (nx == '-' || nx == ' ')) || (r >= 13 && r <= 19))
-                        sec_word_start(s, i);
-                } else if ((acc & (C_DIGIT | C_UPPER | C_UNDER)) ||
-                           (j < n && (p[j] == '-' || p[j] == '.' || p[j] == '=' || p[j] == '/'))) {
-                    if (pf == 1)
-                        sec_word_start(s, i);
-                    else if (d_upper(c) && j - i >= 4 && d_upper(p[i + 1]) && d_digit(p[i + 2]))
-                        sec_iban(s, i);
-                }
-            }
-            if (s->collect && (((acc | k) & C_UNDER) || inj_maybe(s->ds, p + i, j - i))) {
-                bool has_us;
-                uint32_t h = word_hash_us(p + i, j - i, n - i, &has_us);
-                if ((has_us || inj_bloom(s->ds, h)) && inj_word(s, p, i, j, h, has_us) < 0)
-                    s->err = -1;
-            }
-            /* "Bearer <token>" */
-            if (j - i == 6 && (c | 0x20) == 'b' && (p[i + 1] | 0x20) == 'e' &&
-                (p[i + 2] | 0x20) == 'a' && (p[i + 3] | 0x20) == 'r' &&
-                (p[i + 4] | 0x20) == 'e' && (p[i + 5] | 0x20) == 'r')
-                sec_bearer(s, j);
+            dpass_word(s, i, j, acc);
             i = j;
             continue;
         }
@@ -586,6 +628,12 @@ static void byte_pass(struct dscan *s)
 
 /* ------------------------------------------------------------------ sets */
 
+static void fshape_add(struct detect_set *ds, const unsigned char *w, size_t n)
+{
+    unsigned sh = fshape_of(w, n);
+    ds->fshape[sh / 64] |= 1ull << (sh % 64);
+}
+
 struct detect_set *detect_set_new(char *err, size_t errlen)
 {
     struct detect_set *ds = calloc(1, sizeof(*ds));
@@ -607,6 +655,13 @@ struct detect_set *detect_set_new(char *err, size_t errlen)
         detect_set_free(ds);
         return NULL;
     }
+    /* the fast path visits trigger words and "bearer" (dpass_word) */
+    for (size_t t = 0; t <= ds->trig_mask; t++)
+        if (ds->trig[t].used)
+            fshape_add(ds, (const unsigned char *)ds->trig[t].word, ds->trig[t].len);
+    fshape_add(ds, (const unsigned char *)"bearer", 6);
+    dfast_init();
+    ds->impl = detect_impl_best();
     return ds;
 }
 
