@@ -26,6 +26,7 @@
 #include "guard/detect_int.h"
 
 #include <pthread.h>
+#include <string.h>
 #ifdef __x86_64__
 #include <immintrin.h>
 #endif
@@ -39,6 +40,7 @@
 
 static uint8_t fast_cls[256];
 static uint8_t fast_pf1[256]; /* 1: detect_prefix_first is 1 */
+static uint8_t fast_pf1_low6[64]; /* fast_pf1 of a letter by its low six bits */
 static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
 
 static void fast_tables(void)
@@ -60,6 +62,8 @@ static void fast_tables(void)
             f |= F_STOP;
         fast_cls[c] = (uint8_t)f;
         fast_pf1[c] = detect_prefix_first[c] == 1;
+        if (k & C_ALPHA)
+            fast_pf1_low6[c & 63] = fast_pf1[c];
     }
 }
 
@@ -67,6 +71,9 @@ void dfast_init(void)
 {
     pthread_once(&fast_once, fast_tables);
 }
+
+/* Inlined into each instruction-set variant of the loop. */
+#define FAST_INLINE __attribute__((always_inline)) static inline
 
 /* The classes of 64 bytes as bit masks (bit k: byte k of the block). A
  * classifier may count digits and '_' as word bytes or not (they stop the
@@ -102,40 +109,155 @@ static inline uint64_t runs_of(uint64_t x, unsigned len)
     return x;
 }
 
+/* The word pass: for the words of a block (first bytes in starts, last
+ * bytes in lasts, in the same order), sets in *tc the first bit of every
+ * word whose fshape is in the set and in *sc that of every word with a
+ * first byte of fast_pf1 whose last bit is in secmark. */
+typedef void (*words_fn)(const unsigned char *p, uint64_t starts, uint64_t lasts,
+                         uint64_t secmark, const struct detect_set *ds, uint64_t *tc,
+                         uint64_t *sc);
+
+FAST_INLINE void words_scalar(const unsigned char *p, uint64_t starts, uint64_t lasts,
+                              uint64_t secmark, const struct detect_set *ds, uint64_t *tc,
+                              uint64_t *sc)
+{
+    const uint64_t *fs = ds->fshape;
+    uint64_t tcand = 0, scand = 0;
+    while (starts != 0) {
+        uint64_t a = ctz64(starts), z = ctz64(lasts);
+        starts &= starts - 1;
+        lasts &= lasts - 1;
+        unsigned sh = fshape_mix(p[a], p[a + (z > a)], p[z], z - a + 1);
+        tcand |= ((fs[sh / 64] >> (sh % 64)) & 1u) << a;
+        scand |= (fast_pf1[p[a]] & (secmark >> z) & 1u) << a;
+    }
+    *tc = tcand;
+    *sc = scand;
+}
+
+/* A block with words to visit: its offset, word bytes, capitals after a
+ * word's first byte, and the first bytes of the words to visit. */
+struct fast_rec {
+    size_t b;
+    uint64_t word, inner_up, tc, sc;
+};
+
+/* Blocks are visited in batches: the loop over blocks then runs without
+ * waiting for the answers of the word pass (its branches do not depend on
+ * them). */
+#define FAST_BATCH 32
+
+/* The eight bytes at w, any of them past len cleared (len 1..8), folded to
+ * lowercase as letters are (| 0x20). */
+static inline uint64_t fold8(const unsigned char *w, size_t len)
+{
+    uint64_t v;
+    memcpy(&v, w, 8);
+    return (v | 0x2020202020202020ull) & (~0ull >> (64 - 8 * len));
+}
+
+/* inj_trigger_slot() for a word of letters with 32 bytes readable at w: the
+ * word is compared eight bytes at a time (the table holds lowercase words,
+ * NUL-padded; a word of letters equals one only letter by letter). */
+static inline long trig_slot_letters(const struct detect_set *ds, const unsigned char *w,
+                                     size_t len)
+{
+    uint32_t h = word_hash(w, len, 32);
+    size_t i = h & ds->trig_mask;
+    for (;;) {
+        const struct trig_key *k = &ds->tkey[i];
+        if (k->len == 0)
+            return -1;
+        if (k->hash == h && k->len == len) {
+            const char *e = ds->trig[i].word;
+            bool same = true;
+            for (size_t o = 0; o < len && same; o += 8) {
+                uint64_t ev;
+                memcpy(&ev, e + o, 8);
+                same = fold8(w + o, len - o < 8 ? len - o : 8) == ev;
+            }
+            if (same)
+                return (long)i;
+        }
+        i = (i + 1) & ds->trig_mask;
+    }
+}
+
+/* Visits the candidate words of n blocks: first the trigger words (they
+ * only add to s->hits), then the secret checks (they add findings), each in
+ * text order. */
+static void fast_visit(struct dscan *s, const struct fast_rec *rec, size_t n)
+{
+    for (size_t r = 0; r < n && s->collect; r++) {
+        const unsigned char *p = s->p + rec[r].b;
+        uint64_t w = rec[r].word, tc = rec[r].tc;
+        while (tc != 0) {
+            unsigned a = ctz64(tc);
+            tc &= tc - 1;
+            uint64_t after = ~w & (~0ull << a);
+            size_t len = (after != 0 ? ctz64(after) : 64) - a;
+            size_t pos = rec[r].b + a;
+            if (len >= TRIG_WORD_MAX)
+                continue;
+            long te = s->n - pos >= 32 ? trig_slot_letters(s->ds, p + a, len)
+                                       : inj_trigger_slot(s->ds, p + a, len,
+                                                          word_hash(p + a, len, s->n - pos));
+            if (te >= 0 && inj_hit_push(s, pos, len, (size_t)te) < 0) {
+                s->err = -1;
+                return;
+            }
+        }
+    }
+    for (size_t r = 0; r < n; r++) {
+        const unsigned char *p = s->p + rec[r].b;
+        uint64_t w = rec[r].word, cand = rec[r].sc;
+        /* "bearer" is among the trigger candidates: their words of six letters */
+        uint64_t last = w & ~(w >> 1);
+        cand |= rec[r].tc & (last >> 5) &
+                ~(last | last >> 1 | last >> 2 | last >> 3 | last >> 4);
+        while (cand != 0) {
+            unsigned a = ctz64(cand);
+            cand &= cand - 1;
+            uint64_t after = ~w & (~0ull << a);
+            unsigned e = after != 0 ? ctz64(after) : 64;
+            if (((rec[r].sc >> a) & 1u) || (e - a == 6 && (p[a] | 0x20) == 'b')) {
+                uint64_t inner = (e == 64 ? ~0ull : (1ull << e) - 1) & ~((2ull << a) - 1);
+                size_t pos = rec[r].b + a;
+                dpass_sec(s, pos, pos + e - a, (rec[r].inner_up & inner) != 0 ? C_UPPER : 0);
+            }
+        }
+    }
+}
+
 /* Visits the block of 64 bytes at b, classified in m; la is the class of the
  * byte after it (b + 64 < s->n). Returns the offset in the block where the
  * next block starts (64, or less when a word or whitespace run goes on past
  * the block), or, with *stop set, where the byte pass must take over. */
-#define FAST_INLINE __attribute__((always_inline)) static inline
-
 FAST_INLINE unsigned fast_block(struct dscan *s, size_t b, const struct bmasks *m, unsigned la,
-                                bool *stop)
+                                bool *stop, words_fn words, struct fast_rec *rec)
 {
     const unsigned char *p = s->p + b;
     uint64_t w = m->word, ws = m->ws;
     uint64_t wstart = w & ~(w << 1);
     uint64_t sstart = ws & ~(ws << 1);
-    /* an element going on past the block is left to the next block */
-    unsigned lim = 64;
-    if ((w >> 63) && (la & F_WORD))
-        lim = 63 - clz64(wstart);
-    else if ((ws >> 63) && (la & F_WS))
-        lim = 63 - clz64(sstart);
+    /* (no branches here: the text decides them all) */
+    /* An element going on past the block is left to the next block: lim is
+     * the start of the last word or whitespace run when it does. */
+    bool wgo = (w >> 63) & ((la & F_WORD) != 0), sgo = (ws >> 63) & ((la & F_WS) != 0);
+    unsigned lastw = 63 - clz64(wstart | 1), lasts_ = 63 - clz64(sstart | 1);
+    unsigned lim = wgo ? lastw : sgo ? lasts_ : 64;
     /* stops: the stop bytes, whitespace runs of 16 bytes or more and words
-     * of FAST_WORD_MAX or more (at their first byte) */
+     * of FAST_WORD_MAX or more (at their first byte); a stop byte right
+     * after the block counts at offset 64 */
     uint64_t stopm = m->stop | (sstart & runs_of(ws, 16)) | runs_of(w, FAST_WORD_MAX);
     unsigned ts = stopm != 0 ? ctz64(stopm) : 64;
+    bool stopped = stopm != 0 || (la & F_STOP);
     /* The byte pass takes the word that holds the first stop or ends just
      * before it (a digit, '_', '-' ...): the words visited here end before
-     * `end`. A stop right after the block counts for the block's last word. */
-    unsigned end = ts;
-    bool stopped = ts < 64;
-    if (!stopped && (la & F_STOP) && (w >> 63)) {
-        end = 63 - clz64(wstart);
-        stopped = true;
-    } else if (stopped && ts > 0 && ((w >> (ts - 1)) & 1u)) {
-        end = 63 - clz64(wstart & ((2ull << (ts - 1)) - 1));
-    }
+     * `end`. */
+    uint64_t below = ts == 64 ? wstart : wstart & ((1ull << ts) - 1);
+    bool inword = ts > 0 && ((w >> (ts - 1)) & 1u);
+    unsigned end = stopped && inword ? 63 - clz64(below | 1) : ts;
     if (lim < end) {
         end = lim;
         stopped = lim == 0;
@@ -153,40 +275,12 @@ FAST_INLINE unsigned fast_block(struct dscan *s, size_t b, const struct bmasks *
     uint64_t nocap = ((w & ~inner_up) + wstart) & ~w; /* bit after each capital-free word */
     uint64_t capword = lasts & ~(nocap >> 1);
     uint64_t dotnext = (m->dot >> 1) | ((uint64_t)((la & F_DOT) != 0) << 63);
-    uint64_t secmark = capword | (lasts & dotnext);
-    const uint64_t *fs = s->ds->fshape;
-    /* first the words worth a look (no branch per word): tcand may be a
-     * trigger word (or "bearer"), scand may start a token */
-    uint64_t tcand = 0, scand = 0;
-    while (starts != 0) {
-        uint64_t a = ctz64(starts), z = ctz64(lasts);
-        starts &= starts - 1;
-        lasts &= lasts - 1;
-        unsigned sh = fshape_mix(p[a], p[a + (z > a)], p[z], z - a + 1);
-        tcand |= ((fs[sh / 64] >> (sh % 64)) & 1u) << a;
-        scand |= (fast_pf1[p[a]] & (secmark >> z) & 1u) << a;
-    }
-    /* then those, in text order */
-    uint64_t cand = tcand | scand;
-    while (cand != 0) {
-        unsigned a = ctz64(cand);
-        cand &= cand - 1;
-        uint64_t after = ~w & (~0ull << a);
-        unsigned e = after != 0 ? ctz64(after) : 64;
-        if (((tcand >> a) & 1u) && s->collect && e - a < TRIG_WORD_MAX) {
-            const unsigned char *q = p + a;
-            long te = inj_trigger_slot(s->ds, q, e - a, word_hash(q, e - a, s->n - b - a));
-            if (te >= 0 && inj_hit_push(s, b + a, e - a, (size_t)te) < 0) {
-                s->err = -1;
-                *stop = true;
-                return e;
-            }
-        }
-        if (((scand >> a) & 1u) || (e - a == 6 && (p[a] | 0x20) == 'b')) {
-            uint64_t inner = (e == 64 ? ~0ull : (1ull << e) - 1) & ~((2ull << a) - 1);
-            dpass_sec(s, b + a, b + e, (inner_up & inner) != 0 ? C_UPPER : 0);
-        }
-    }
+    /* the words worth a look (no branch per word): tc may be a trigger
+     * word (or "bearer"), sc may start a token; they are visited later */
+    rec->b = b;
+    rec->word = w;
+    rec->inner_up = inner_up;
+    words(p, starts, lasts, capword | (lasts & dotnext), s->ds, &rec->tc, &rec->sc);
     *stop = stopped;
     return end;
 }
@@ -327,34 +421,110 @@ __attribute__((target("avx512bw,bmi,bmi2"))) static inline void classify_avx512(
 }
 #endif
 
+/* The word pass with AVX-512 (VBMI2): the first, second and last letters
+ * and the length of up to 32 words are packed (compress), combined into
+ * 32-bit lanes, hashed with fshape_mix and looked up in the shape bitmap
+ * with a gather; PDEP puts the answers back at the words' first bytes.
+ * Words are runs of letters (classify_avx512). */
+#define VBMI2_TARGET "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi,bmi2"
+__attribute__((target(VBMI2_TARGET))) static inline void
+words_vbmi2(const unsigned char *p, uint64_t starts, uint64_t lasts, uint64_t secmark,
+            const struct detect_set *ds, uint64_t *tc, uint64_t *sc)
+{
+    static const uint8_t iota[64] = {
+        0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+        22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+        44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    /* dword i of the packed words: bytes i, 32 + i, 64 + i, 96 + i of (a:b) */
+    static const uint8_t inter[2][64] = {
+        {0,  32, 64, 96,  1,  33, 65, 97,  2,  34, 66, 98,  3,  35, 67, 99,
+         4,  36, 68, 100, 5,  37, 69, 101, 6,  38, 70, 102, 7,  39, 71, 103,
+         8,  40, 72, 104, 9,  41, 73, 105, 10, 42, 74, 106, 11, 43, 75, 107,
+         12, 44, 76, 108, 13, 45, 77, 109, 14, 46, 78, 110, 15, 47, 79, 111},
+        {16, 48, 80, 112, 17, 49, 81, 113, 18, 50, 82, 114, 19, 51, 83, 115,
+         20, 52, 84, 116, 21, 53, 85, 117, 22, 54, 86, 118, 23, 55, 87, 119,
+         24, 56, 88, 120, 25, 57, 89, 121, 26, 58, 90, 122, 27, 59, 91, 123,
+         28, 60, 92, 124, 29, 61, 93, 125, 30, 62, 94, 126, 31, 63, 95, 127}};
+    if (starts == 0) {
+        *tc = 0;
+        *sc = 0;
+        return;
+    }
+    __m512i x = _mm512_loadu_si512((const void *)p);
+    __m512i x1 = _mm512_loadu_si512((const void *)(p + 1));
+    __m512i ix = _mm512_loadu_si512((const void *)iota);
+    __m512i c0 = _mm512_maskz_compress_epi8(starts, x);
+    /* the second byte, or the first again for a one-letter word */
+    __m512i c1 = _mm512_maskz_compress_epi8(starts, _mm512_mask_blend_epi8(starts & lasts, x1, x));
+    __m512i cz = _mm512_maskz_compress_epi8(lasts, x);
+    __m512i len = _mm512_sub_epi8(_mm512_maskz_compress_epi8(lasts, ix),
+                                  _mm512_maskz_compress_epi8(starts, ix));
+    len = _mm512_add_epi8(len, _mm512_set1_epi8(1));
+    /* possible token prefixes: fast_pf1 of the first byte, capital or '.' */
+    __m512i pf1 = _mm512_permutexvar_epi8(c0, _mm512_loadu_si512((const void *)fast_pf1_low6));
+    uint64_t sw = _mm512_test_epi8_mask(pf1, pf1) & _pext_u64(secmark, lasts);
+    /* a = first and second bytes, b = last bytes and lengths (32 words each) */
+    __m512i a = _mm512_inserti64x4(c0, _mm512_castsi512_si256(c1), 1);
+    __m512i bv = _mm512_inserti64x4(cz, _mm512_castsi512_si256(len), 1);
+    unsigned nw = (unsigned)__builtin_popcountll(starts);
+    uint64_t tw = 0;
+    for (unsigned r = 0; r * 16 < nw; r++) {
+        __m512i v = _mm512_permutex2var_epi8(a, _mm512_loadu_si512((const void *)inter[r]), bv);
+        v = _mm512_or_si512(v, _mm512_set1_epi32(0x202020));
+        __m512i h = _mm512_srli_epi32(_mm512_mullo_epi32(v, _mm512_set1_epi32((int)0x9e3779b1u)),
+                                      32 - FSHAPE_BITS);
+        __mmask16 valid = nw - r * 16 >= 16 ? 0xffff : (__mmask16)((1u << (nw - r * 16)) - 1);
+        __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid,
+                                                _mm512_srli_epi32(h, 5), (const void *)ds->fshape,
+                                                4);
+        g = _mm512_srlv_epi32(g, _mm512_and_si512(h, _mm512_set1_epi32(31)));
+        tw |= (uint64_t)_mm512_mask_test_epi32_mask(valid, g, _mm512_set1_epi32(1)) << (16 * r);
+    }
+    *tc = _pdep_u64(tw, starts);
+    *sc = _pdep_u64(sw, starts);
+}
+
 /* One loop per classifier, so that each is inlined into its own loop. */
-#define FAST_LOOP(name, classify, attr)                                                            \
+#define FAST_LOOP(name, classify, words, attr)                                                     \
     attr static size_t name(struct dscan *s, size_t i)                                             \
     {                                                                                              \
-        size_t b = i;                                                                              \
+        struct fast_rec rec[FAST_BATCH];                                                           \
+        size_t b = i, nrec = 0;                                                                    \
         while (s->n - b > 64) {                                                                    \
             struct bmasks m;                                                                       \
             bool stop = false;                                                                     \
             classify(s->p + b, &m);                                                                \
-            unsigned k = fast_block(s, b, &m, fast_cls[s->p[b + 64]], &stop);                      \
+            unsigned k = fast_block(s, b, &m, fast_cls[s->p[b + 64]], &stop, words, &rec[nrec]);   \
+            nrec++; /* even without candidates: nothing here waits for the word pass */           \
             b += k;                                                                                \
             if (stop)                                                                              \
                 break;                                                                             \
+            if (nrec == FAST_BATCH) {                                                              \
+                fast_visit(s, rec, nrec);                                                          \
+                nrec = 0;                                                                          \
+                if (s->err != 0)                                                                   \
+                    return b;                                                                      \
+            }                                                                                      \
         }                                                                                          \
+        fast_visit(s, rec, nrec);                                                                  \
         return b;                                                                                  \
     }
 
-FAST_LOOP(run_scalar, classify_scalar, )
+FAST_LOOP(run_scalar, classify_scalar, words_scalar, )
 #ifdef __x86_64__
-FAST_LOOP(run_sse2, classify_sse2, )
-FAST_LOOP(run_avx2, classify_avx2, __attribute__((target("avx2,bmi,bmi2"))))
-FAST_LOOP(run_avx512, classify_avx512, __attribute__((target("avx512bw,bmi,bmi2"))))
+FAST_LOOP(run_sse2, classify_sse2, words_scalar, )
+FAST_LOOP(run_avx2, classify_avx2, words_scalar, __attribute__((target("avx2,bmi,bmi2"))))
+FAST_LOOP(run_avx512, classify_avx512, words_scalar,
+          __attribute__((target("avx512bw,bmi,bmi2"))))
+FAST_LOOP(run_vbmi2, classify_avx512, words_vbmi2, __attribute__((target(VBMI2_TARGET))))
 #endif
 
 size_t dfast_run(struct dscan *s, size_t i)
 {
     switch (s->ds->impl) {
 #ifdef __x86_64__
+    case DETECT_IMPL_VBMI2:
+        return run_vbmi2(s, i);
     case DETECT_IMPL_AVX512:
         return run_avx512(s, i);
     case DETECT_IMPL_AVX2:
@@ -382,6 +552,9 @@ bool detect_impl_available(enum detect_impl impl)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
     case DETECT_IMPL_AVX512:
         return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi2");
+    case DETECT_IMPL_VBMI2:
+        return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2");
 #endif
     default:
         return false;
@@ -399,7 +572,7 @@ enum detect_impl detect_impl_best(void)
 const char *detect_impl_name(enum detect_impl impl)
 {
     static const char *const names[DETECT_IMPL__COUNT] = {"reference", "scalar", "sse2", "avx2",
-                                                              "avx512"};
+                                                              "avx512", "vbmi2"};
     return (unsigned)impl < DETECT_IMPL__COUNT ? names[impl] : "unknown";
 }
 

@@ -872,7 +872,7 @@ int inj_compile(struct detect_set *ds, char *err, size_t errlen)
         snprintf(err, errlen, "too many injection patterns");
         return -1;
     }
-    size_t cap = 1024; /* 600 words: probes stay short */
+    size_t cap = 2048; /* about 600 words: a third full, probes stay short */
     ds->trig = calloc(cap, sizeof(*ds->trig));
     ds->tkey = calloc(cap, sizeof(*ds->tkey));
     if (ds->trig == NULL || ds->tkey == NULL) {

@@ -121,6 +121,7 @@ enum detect_impl {
     DETECT_IMPL_SSE2,    /* fast path, masks built with SSE2 (x86-64) */
     DETECT_IMPL_AVX2,    /* fast path, masks built with AVX2 */
     DETECT_IMPL_AVX512,  /* fast path, masks built with AVX-512BW */
+    DETECT_IMPL_VBMI2,   /* the same, and words hashed 16 at a time (AVX-512 VBMI2) */
     DETECT_IMPL__COUNT
 };
 
