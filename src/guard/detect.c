@@ -446,13 +446,22 @@ static inline size_t word_end(const unsigned char *p, size_t n, size_t i, unsign
 static bool has_high_bytes(const unsigned char *p, size_t n)
 {
     size_t i = 0;
+    /* 256 bytes per step, a loop the compiler vectorizes */
+    for (; i + 256 <= n; i += 256) {
+        uint64_t acc = 0;
+        for (size_t k = 0; k < 256; k += 8) {
+            uint64_t w;
+            memcpy(&w, p + i + k, 8);
+            acc |= w;
+        }
+        if (acc & 0x8080808080808080ull)
+            return true;
+    }
     uint64_t acc = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
         acc |= w;
-        if ((i & 0x3ff) == 0x3f8 && (acc & 0x8080808080808080ull) != 0)
-            return true;
     }
     for (; i < n; i++)
         acc |= p[i];
@@ -794,11 +803,15 @@ static void mask_evidence(struct dscan *s)
     }
 }
 
+/* Trigger hits of a short text fit here (no allocation). */
+#define SMALL_HITS 32
+
 static int scan_run(struct dscan *s)
 {
-    s->md = pcre2_match_data_create(16, NULL);
-    if (s->md == NULL)
-        return -1;
+    struct trig_hit small[SMALL_HITS];
+    s->hits = small;
+    s->caphits = SMALL_HITS;
+    s->hits_own = false;
     s->ip = s->p;
     s->in = s->n;
     /* Injection patterns must see through look-alike letters and invisible
@@ -818,36 +831,26 @@ static int scan_run(struct dscan *s)
     s->collect = !full;
     if (s->err == 0)
         byte_pass(s);
-    /* PCRE2's JIT reads up to 16 bytes past the subject (SIMD): the
-     * patterns run on a copy with zeroed padding, never past the caller's
-     * buffer */
-    unsigned char *padded = NULL;
-    if (s->err == 0 && !full) {
-        padded = malloc(s->n + DETECT_PAD);
-        if (padded == NULL) {
-            s->err = -1;
-        } else {
-            memcpy(padded, s->p, s->n);
-            memset(padded + s->n, 0, DETECT_PAD);
-            s->ip = padded;
-        }
-    }
     if (s->err == 0 && full) {
         if (hid_fold_range(s, 0, s->n) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     } else if (s->err == 0) {
-        scan_sparse_folds(s, spots, ns, padded);
+        scan_sparse_folds(s, spots, ns, s->p);
     }
     free(spots);
-    free(padded);
-    pcre2_match_data_free(s->md);
+    free(s->padded);
+    if (s->md != NULL)
+        pcre2_match_data_free(s->md);
     free(s->fold);
     free(s->seg);
-    free(s->hits);
+    if (s->hits_own)
+        free(s->hits);
+    s->padded = NULL;
     s->md = NULL;
     s->fold = NULL;
     s->seg = NULL;
     s->hits = NULL;
+    s->hits_own = false;
     if (s->out->n > s->base + 1) {
         qsort(s->out->v + s->base, s->out->n - s->base, sizeof(struct detect_finding),
               cmp_finding);
@@ -863,14 +866,15 @@ int detect_scan_text(const struct detect_set *ds, enum detect_context ctx, const
     MW_ASSERT(ds != NULL && out != NULL && (unsigned)ctx < DETECT_CTX__COUNT);
     if (text == NULL || len == 0)
         return 0;
-    memset(&s, 0, sizeof(s));
-    s.ds = ds;
-    s.ctx = ctx;
-    s.p = (const unsigned char *)text;
-    s.n = len < DETECT_MAX_SCAN ? len : DETECT_MAX_SCAN;
-    s.pointer = pointer;
-    s.out = out;
-    s.base = out->n;
+    s = (struct dscan){
+        .ds = ds,
+        .ctx = ctx,
+        .p = (const unsigned char *)text,
+        .n = len < DETECT_MAX_SCAN ? len : DETECT_MAX_SCAN,
+        .pointer = pointer,
+        .out = out,
+        .base = out->n,
+    };
     s.has_high = has_high_bytes(s.p, s.n);
     return scan_run(&s);
 }

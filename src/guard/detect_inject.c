@@ -946,12 +946,15 @@ void inj_free(struct detect_set *ds)
 
 int inj_hits_grow(struct dscan *s)
 {
-    size_t nc = s->caphits != 0 ? s->caphits * 2 : 64;
-    struct trig_hit *nh = realloc(s->hits, nc * sizeof(*nh));
+    size_t nc = s->caphits >= 32 ? s->caphits * 2 : 64;
+    struct trig_hit *nh = realloc(s->hits_own ? s->hits : NULL, nc * sizeof(*nh));
     if (nh == NULL)
         return -1;
+    if (!s->hits_own && s->nhits > 0)
+        memcpy(nh, s->hits, s->nhits * sizeof(*nh));
     s->hits = nh;
     s->caphits = nc;
+    s->hits_own = true;
     return 0;
 }
 
@@ -1176,11 +1179,31 @@ static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size
     return true;
 }
 
-static int match(const struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
+static int match(struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
 {
-    if (jit)
-        return pcre2_jit_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
-    return pcre2_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+    if (s->md == NULL && (s->md = pcre2_match_data_create(16, NULL)) == NULL) {
+        s->err = -1;
+        return PCRE2_ERROR_NOMEMORY;
+    }
+    if (!jit)
+        return pcre2_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+    /* JIT code reads up to 16 bytes past the subject (SIMD): near the end of
+     * the caller's text, the patterns run on a copy with zeroed padding
+     * (folded views have their own) */
+    const unsigned char *subj = s->ip;
+    if (subj == s->p && len + DETECT_PAD > s->n) {
+        if (s->padded == NULL) {
+            s->padded = malloc(s->n + DETECT_PAD);
+            if (s->padded == NULL) {
+                s->err = -1;
+                return PCRE2_ERROR_NOMEMORY;
+            }
+            memcpy(s->padded, s->p, s->n);
+            memset(s->padded + s->n, 0, DETECT_PAD);
+        }
+        subj = s->padded;
+    }
+    return pcre2_jit_match(re, subj, len, off, 0, s->md, s->ds->mctx);
 }
 
 /* Runs pattern pt at [off, to); reports every match (only the first for an
@@ -1297,6 +1320,8 @@ static void scan_refs(struct dscan *s, uint32_t *done_end)
 
 int inj_scan(struct dscan *s)
 {
+    if (s->nhits == 0)
+        return s->err;
     uint32_t done_end[INJ_MAX_PATTERNS]; /* end of the last window searched per pattern */
     memset(done_end, 0, sizeof(done_end));
     if (s->ds->impl == DETECT_IMPL_REF)

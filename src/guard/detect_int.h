@@ -284,7 +284,9 @@ struct dscan {
     int err;
     unsigned extra_flags; /* or-ed into every finding (DETECT_F_KEY) */
     int depth;            /* nesting of decoded blobs */
-    pcre2_match_data *md;
+    pcre2_match_data *md; /* made at the first pattern run */
+    unsigned char *padded; /* p with DETECT_PAD zero bytes, made when a pattern
+                              runs near the end of p (JIT reads past) */
     bool has_high;        /* any byte >= 0x80 */
     bool collect;         /* the byte pass records trigger words */
     /* view scanned by the injection patterns: the original or a folded copy */
@@ -295,6 +297,7 @@ struct dscan {
     size_t nseg, capseg;
     struct trig_hit *hits;
     size_t nhits, caphits;
+    bool hits_own; /* hits was allocated (else the caller's small array) */
 };
 
 /* ---- the byte pass (detect.c) and its fast path (detect_fast.c) ---- */
