@@ -14,6 +14,7 @@
  *
  * Usage: bench_guards [ITERATIONS] [RESULT_BYTES]   (defaults 20000, 10240).
  * The result text is English prose (the Debian GPL-3 text when present). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,9 +161,12 @@ static double run(struct gw_config *cfg, bool schema, long iters, const char *pa
 
 int main(int argc, char **argv)
 {
-    long iters = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
-    long size = argc > 2 ? strtol(argv[2], NULL, 10) : 10240;
-    if (iters <= 0 || size < 64) {
+    char *end = NULL;
+    long iters = argc > 1 ? strtol(argv[1], &end, 10) : 20000;
+    bool bad = argc > 1 && *end != '\0';
+    long size = argc > 2 ? strtol(argv[2], &end, 10) : 10240;
+    bad |= argc > 2 && *end != '\0';
+    if (bad || iters <= 0 || size < 64) {
         fprintf(stderr, "usage: bench_guards [ITERATIONS] [RESULT_BYTES>=64]\n");
         return 2;
     }

@@ -80,7 +80,9 @@ echo "== Streamable HTTP: mcpwall serve / mcp-proxy / supergateway (${SECS}s per
 port=$((20000 + RANDOM % 20000))
 start_gw() { # name -> sets GWPID, URL
     case $1 in
-    mcpwall) $B/mcpwall serve --listen 127.0.0.1:$port --audit "$tmp/serve-audit.jsonl" --log-level warn -- $B/bench/echo_server 2>"$tmp/gw.err" &
+    mcpwall) # the others authenticate nobody: anonymous access, said explicitly (docs/auth.md)
+        printf 'version: 1\nauth: {anonymous: true}\npolicy: {default: allow}\n' >"$tmp/serve-bench.yaml"
+        $B/mcpwall serve -c "$tmp/serve-bench.yaml" --listen 127.0.0.1:$port --audit "$tmp/serve-audit.jsonl" --log-level warn -- $B/bench/echo_server 2>"$tmp/gw.err" &
         GWPID=$! ;;
     mcp-proxy) bench/node_modules/.bin/mcp-proxy --host 127.0.0.1 --port $port --server stream -- $B/bench/echo_server >"$tmp/gw.err" 2>&1 &
         GWPID=$! ;;

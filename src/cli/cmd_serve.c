@@ -9,6 +9,8 @@
 #include "cli/cli.h"
 #include "gateway/serve.h"
 #include "gateway/srvconfig.h"
+#include "policy/authn.h"
+#include "policy/secrets.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -41,6 +43,10 @@ static void serve_usage(FILE *f)
             "      --audit FILE      audit log path (overrides audit.file)\n"
             "      --log-level L     error | warn | info | debug\n"
             "  -- CMD ARGS           quick start: front one stdio server\n"
+            "\n"
+            "Every request must authenticate (the auth: section: API keys, JWT, or explicit\n"
+            "anonymous access; docs/auth.md). Without -c, a key for this run is generated\n"
+            "and printed on standard output.\n"
             "\n"
             "SIGHUP reloads the configuration file (an invalid one is refused and the old\n"
             "one kept); SIGTERM or SIGINT stops.\n");
@@ -209,6 +215,30 @@ static int apply_cli(struct gw_config *cfg, void *ud, char *err, size_t errlen)
     return 0;
 }
 
+/* Without a configuration nobody would be let in (no auth: section): a key
+ * for this run is made and shown once on standard output (not the log). */
+static int quickstart_key(struct gw_config *cfg)
+{
+    char key[APIKEY_LEN + 1];
+    struct authn *a = authn_new_single_key("quickstart", NULL, 0, key);
+    if (a == NULL) {
+        fprintf(stderr, "mcpwall serve: cannot create an API key\n");
+        return -1;
+    }
+    authn_unref(cfg->authn);
+    cfg->authn = a;
+    printf("API key for this run of mcpwall serve (no configuration given; shown once):\n\n"
+           "  %s\n\n"
+           "Clients send it as: Authorization: Bearer <the key>\n"
+           "For lasting keys, roles and JWT: an auth: section in a configuration file (mcpwall "
+           "keygen; docs/auth.md).\n",
+           key);
+    fflush(stdout);
+    secret_wipe(key, sizeof(key));
+    log_info("quick start: clients need the API key printed on standard output");
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -261,9 +291,14 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
     log_set_level(lv);
-    if (config == NULL)
+    if (config == NULL) {
         log_info("no configuration given (-c): default policy applies: allow everything, audit "
                  "everything");
+        if (quickstart_key(cfg) < 0) {
+            gwconfig_free(cfg);
+            return 1;
+        }
+    }
     struct serve_opts so = {
         .cfg = cfg,
         .config_path = config,

@@ -11,6 +11,8 @@
 #include "gateway/srvconfig.h"
 #include "guard/args.h"
 #include "guard/redact.h"
+#include "policy/authn.h"
+#include "policy/credentials.h"
 #include "policy/pins.h"
 #include "policy/ratelimit.h"
 #include "sandbox/sandbox.h"
@@ -90,6 +92,8 @@ void gwconfig_free(struct gw_config *c)
     free(c->pins.path);
     free(c->pins.server);
     sandbox_free(c->sandbox);
+    authn_unref(c->authn);
+    cred_store_unref(c->creds);
     free(c);
 }
 
@@ -241,7 +245,8 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     static const char *const keys[] = {"version", "log",     "limits",    "audit",
                                        "policy",  "results", "pins",      "rate_limits", "sandbox",
                                        "listen",
-                                       "admin",   "servers", "separator", "namespacing", NULL};
+                                       "admin",   "servers", "separator", "namespacing",
+                                       "auth",    "credentials", NULL};
     size_t nerr = errs->n;
     struct gw_config *c = config_new();
     if (c == NULL)
@@ -286,9 +291,13 @@ struct gw_config *gwconfig_compile(const struct cfg_doc *doc, struct cfg_errors 
     const json_t *sb = json_object_get(root, "sandbox");
     if (sb != NULL)
         c->sandbox = sandbox_compile(doc, sb, errs);
+    c->auth_set = json_object_get(root, "auth") != NULL;
+    c->authn = authn_compile(doc, json_object_get(root, "auth"), errs);
+    c->creds = cred_compile(doc, json_object_get(root, "credentials"), errs);
     if (c->policy != NULL && c->results != NULL)
         srvconfig_compile(doc, c, errs);
-    if (errs->n > nerr || c->policy == NULL || c->results == NULL || c->rate_limits == NULL)
+    if (errs->n > nerr || c->policy == NULL || c->results == NULL || c->rate_limits == NULL ||
+        c->authn == NULL || c->creds == NULL)
         goto fail;
     return c;
 fail:
@@ -355,8 +364,11 @@ void gwconfig_describe(const struct gw_config *c, void *file)
         fprintf(f, "server %s: %s", s->name, s->url != NULL ? s->url : "stdio:");
         for (char **a = s->argv; a != NULL && *a != NULL; a++)
             fprintf(f, " %s", *a);
-        fprintf(f, "%s%s\n", s->sandbox != NULL ? " (sandboxed)" : "",
+        fprintf(f, "%s%s", s->sandbox != NULL ? " (sandboxed)" : "",
                 s->timeout_us ? " (own timeout)" : "");
+        if (s->credential != NULL)
+            fprintf(f, " (credential %s)", s->credential);
+        fprintf(f, "\n");
         if (s->policy != c->policy)
             describe_policy(s->policy, f, "  ");
     }
@@ -370,6 +382,10 @@ void gwconfig_describe(const struct gw_config *c, void *file)
     if (c->admin.set)
         fprintf(f, "admin: %s:%u (/metrics /healthz /readyz)\n",
                 c->admin.host ? c->admin.host : "127.0.0.1", (unsigned)c->admin.port);
+    if (c->authn != NULL && (c->auth_set || c->nservers > 0 || c->listen.set))
+        authn_describe(c->authn, f);
+    if (c->creds != NULL)
+        cred_store_describe(c->creds, f);
     describe_rest(c, f);
 }
 
@@ -389,6 +405,19 @@ static void describe_policy(const struct policy *p, FILE *f, const char *indent)
             for (size_t g = 0; g < r->nglobs[k]; g++)
                 fprintf(f, "%s%s", g ? "," : " ", r->globs[k][g]);
             fprintf(f, ";");
+        }
+        /* Conditions on the caller (roles, identities; client/model hints). */
+        static const char *const cw[] = {"roles", "identities", "clients", "models"};
+        char **const cv[] = {r->roles, r->identities, r->clients, r->models};
+        const size_t cn[] = {r->nroles, r->nidentities, r->nclients, r->nmodels};
+        bool first = true;
+        for (size_t k = 0; k < 4; k++) {
+            if (cn[k] == 0)
+                continue;
+            fprintf(f, "%s%s ", first ? " for " : " and ", cw[k]);
+            for (size_t g = 0; g < cn[k]; g++)
+                fprintf(f, "%s%s", g ? "," : "", cv[k][g]);
+            first = false;
         }
         fprintf(f, "\n");
     }

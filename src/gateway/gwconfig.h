@@ -1,8 +1,8 @@
 /* gwconfig.h - the gateway configuration file (shared by wrap and serve).
  *
  * Top-level keys: version (1), log, limits, audit, policy, results, pins,
- * rate_limits, sandbox, and for serve: listen, admin, servers, separator,
- * namespacing. Unknown keys are
+ * rate_limits, sandbox, auth (wrap: local_roles), and for serve: listen,
+ * admin, servers, separator, namespacing, credentials. Unknown keys are
  * errors (with a suggestion). With no file, gwconfig_default() gives the safe
  * default: allow everything, audit everything to the per-user state directory.
  * Every key, its default and an example are in docs/config.md.
@@ -22,6 +22,9 @@
 struct sandbox_profile;
 struct result_guard;
 struct pins;
+struct authn;
+struct cred_store;
+struct secret;
 struct rl_config;
 
 /* `pins:` - tool definitions must match the lockfile mcpwall.lock. */
@@ -87,6 +90,12 @@ struct gw_server {
     char *cwd;
     char *url;               /* Streamable HTTP upstream */
     char **headers;          /* "Name: value" lines for url upstreams (NULL-terminated) */
+    /* env and headers values may be ${env:..}/${file:..} references: the lines
+     * above hold the resolved values (never print them), and these keep the
+     * resolved secrets registered so log lines are scrubbed of them. */
+    struct secret **secrets;
+    size_t nsecrets;
+    char *credential;        /* name in credentials: (checked at load), or NULL */
     uint64_t timeout_us;     /* request timeout for this server; 0: limits.request_timeout */
     struct policy *policy;   /* one reference: the server's own, or the top-level one */
     struct gw_results *results; /* one reference: its own `results:` over the top-level one */
@@ -113,6 +122,11 @@ struct gw_config {
     size_t nservers;
     char separator[8];     /* between server and tool names, default "__" */
     enum gw_ns_mode namespacing;
+    /* auth: and credentials: (docs/auth.md); one reference each. NULL in the
+     * built-in default (serve's quick start makes its own key). */
+    struct authn *authn;
+    struct cred_store *creds;
+    bool auth_set;         /* the file has an auth: section */
 };
 
 /* Adds an upstream given on the command line (--upstream NAME=URL or

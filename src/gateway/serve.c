@@ -12,6 +12,9 @@
 #include "audit/metrics.h"
 #include "config.h"
 #include "gateway/pipeline.h"
+#include "policy/authn.h"
+#include "policy/credentials.h"
+#include "policy/secrets.h"
 #include "transport/chan.h"
 #include "transport/child.h"
 #include "transport/fdlines.h"
@@ -29,11 +32,21 @@
 #define RESTART_MIN_MS 200u
 #define RESTART_MAX_MS 30000u
 #define INIT_ID_PREFIX "mcpwall-init-"
+#define HELD_MAX 1024u          /* messages held per upstream while its credential is fetched */
+#define FWD_VALUE_MAX 512u      /* longest client header value forwarded upstream */
 
 struct serve;
 struct fsess;
 
 enum up_state { UP_STARTING, UP_READY, UP_RESTARTING, UP_FAILED, UP_CLOSED };
+
+/* What waits for the upstream's credential (client-credentials grant). */
+enum up_cwait { CW_NONE = 0, CW_START, CW_SEND };
+
+struct up_held {
+    char *msg;
+    size_t len;
+};
 
 /* One upstream server for one client session. */
 struct upconn {
@@ -54,6 +67,20 @@ struct upconn {
     int status;
     /* http */
     struct shttp_client *hc;
+    /* credential (docs/auth.md): an acquisition in progress and what waits
+     * for it; messages toward an HTTP upstream held meanwhile (after the
+     * pipeline, in order); the token its headers carry now. */
+    struct cred_wait *cwait;
+    struct cred_store *cwait_store; /* reference while waiting */
+    enum up_cwait cw_for;
+    struct up_held *held;
+    size_t nheld;
+    char held_err[300];             /* set: fail what is held (deferred out of the pipeline) */
+    struct event *held_ev;
+    struct secret *cur_tok;         /* reference: the credential in hc's headers */
+    unsigned hdr_gen;               /* fs->hdr_gen the headers were built for */
+    bool hdr_set;
+    bool cred_failed;               /* its last start failed for want of a credential */
     /* restarts */
     unsigned restarts;
     bool ever_ready;                /* answered initialize at least once */
@@ -97,7 +124,17 @@ struct fsess {
     struct serve *srv;
     struct shttp_session *hs;
     struct gw_config *cfg;          /* reference: the snapshot this session started with */
-    char principal[128];
+    char principal[IDENTITY_MAX_PRINCIPAL + 1];
+    struct identity *ident;         /* reference: the caller (of the latest request) */
+    char model[128];                /* model hint of the latest request ("" none) */
+    /* What goes into HTTP upstream headers besides configuration: client
+     * headers forwarded on purpose, and the client's own token (a secret
+     * copy, so no line carrying it is ever sent upstream). */
+    char *fwd_slot[3];              /* traceparent, tracestate, model: "Name: value" or NULL */
+    const char *fwd[4];             /* the lines set, NULL-terminated (into fwd_slot) */
+    struct secret *client_tok;
+    unsigned hdr_gen;               /* bumped when either changes */
+    bool has_http;                  /* some upstream is an HTTP one */
     struct upconn *ups;
     size_t nups;
     json_t *init_params;            /* the client's initialize params */
@@ -120,6 +157,8 @@ struct serve {
     struct http_listener *pub, *adm;
     struct shttp_server *mcp;
     struct http_client *hc;
+    struct authn *authn;            /* reference: the current auth: snapshot */
+    struct authn_stats auth_base;   /* counters of the snapshots replaced by reloads */
     struct audit_log *audit;
     struct metrics *metrics;
     struct ratelimit *rl;           /* rate_limits: shared by every session (and reloads) */
@@ -312,13 +351,287 @@ static json_t *cursor_decode(const char *s, size_t n, size_t nups)
     return pairs;
 }
 
+/* ---- upstream credentials (docs/auth.md) ---------------------------------------- */
+
+static void init_answered(struct upconn *uc, bool ok);
+static int up_launch(struct upconn *uc, struct secret *tok);
+
+/* The credential an upstream uses, by name in the current configuration, so
+ * a reload rotates secrets for sessions already open too. NULL when gone. */
+static struct cred *up_cred(const struct upconn *uc, struct cred_store **store)
+{
+    struct cred_store *st = uc->fs->srv->cfg->creds;
+    *store = st;
+    return st != NULL && uc->def->credential != NULL ? cred_find(st, uc->def->credential) : NULL;
+}
+
+/* A credential that could not be had: logged, counted and audited. `why`
+ * names the credential (and the principal, for per-identity ones), never a
+ * value. */
+static void up_cred_refused(struct upconn *uc, const char *why)
+{
+    struct fsess *fs = uc->fs;
+    log_warnx("server %s: %s", uc->def->name, why);
+    metrics_denial(fs->srv->metrics, uc->def->name, "credential_unavailable");
+    if (fs->srv->audit == NULL)
+        return;
+    json_t *extra = json_pack("{s:s,s:s}", "credential", uc->def->credential, "error", why);
+    struct audit_rec r = {.event = "credential",
+                          .session = uc->gw_live ? uc->gw.id : "serve",
+                          .identity = fs->principal[0] != '\0' ? fs->principal : NULL,
+                          .server = uc->def->name,
+                          .decision = "deny",
+                          .reason = "credential_unavailable",
+                          .outcome = "refused",
+                          .extra = extra};
+    audit_append(fs->srv->audit, &r);
+    json_decref(extra);
+    serve_flush(fs->srv);
+}
+
+static void up_cred_done(void *ud, struct secret *tok, const char *error);
+
+/* The upstream's credential for this session's caller: 0 with *tok (NULL
+ * when the upstream has none), 1 while a grant runs (up_cred_done follows;
+ * `what` records who waits), -1 with a sentence in err. */
+static int up_cred_get(struct upconn *uc, enum up_cwait what, struct secret **tok, char *err,
+                       size_t errlen)
+{
+    *tok = NULL;
+    if (uc->def->credential == NULL)
+        return 0;
+    struct cred_store *st;
+    struct cred *c = up_cred(uc, &st);
+    if (c == NULL) {
+        snprintf(err, errlen, "credential '%s' is no longer configured", uc->def->credential);
+        return -1;
+    }
+    struct cred_wait *w = NULL;
+    int rc = cred_acquire(c, uc->fs->ident, up_cred_done, uc, tok, &w, err, errlen);
+    if (rc == 1) {
+        uc->cwait = w;
+        uc->cwait_store = cred_store_ref(st);
+        uc->cw_for = what;
+    }
+    return rc;
+}
+
+static void up_cred_cancel(struct upconn *uc)
+{
+    if (uc->cwait != NULL)
+        cred_wait_cancel(uc->cwait);
+    uc->cwait = NULL;
+    cred_store_unref(uc->cwait_store);
+    uc->cwait_store = NULL;
+    uc->cw_for = CW_NONE;
+}
+
+/* Answers a request that never reached the upstream with an error, as if
+ * the upstream had sent it, so the pipeline completes and audits it. */
+static void up_synth_error(struct upconn *uc, const char *msg, size_t len, const char *why,
+                           const char *reason)
+{
+    struct rpc_msg m;
+    struct rpc_err e = {0};
+    if (!uc->gw_live || rpc_parse(msg, len, NULL, &m, &e) < 0) {
+        rpc_err_clear(&e);
+        return;
+    }
+    if (m.kind == RPC_REQUEST) {
+        struct buf b;
+        buf_init(&b, 8192);
+        if (rpc_emit_error(&b, m.id, MW_ERR_UPSTREAM, why, reason, NULL) == 0)
+            gw_server_message(&uc->gw, buf_head(&b), buf_used(&b));
+        buf_free(&b);
+    }
+    rpc_msg_free(&m);
+}
+
+static int up_hold(struct upconn *uc, const char *msg, size_t len)
+{
+    if (uc->nheld >= HELD_MAX)
+        return -1;
+    struct up_held *nh = realloc(uc->held, (uc->nheld + 1) * sizeof(*nh));
+    if (nh == NULL)
+        return -1;
+    uc->held = nh;
+    char *copy = malloc(len);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, msg, len);
+    uc->held[uc->nheld].msg = copy;
+    uc->held[uc->nheld].len = len;
+    uc->nheld++;
+    return 0;
+}
+
+/* Takes the held messages out (the caller frees them with up_held_free). */
+static struct up_held *up_held_take(struct upconn *uc, size_t *n)
+{
+    struct up_held *h = uc->held;
+    *n = uc->nheld;
+    uc->held = NULL;
+    uc->nheld = 0;
+    return h;
+}
+
+static void up_held_free(struct up_held *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(h[i].msg);
+    free(h);
+}
+
+static void up_fail_held(struct upconn *uc, const char *why, const char *reason)
+{
+    size_t n;
+    struct up_held *h = up_held_take(uc, &n);
+    for (size_t i = 0; i < n; i++)
+        up_synth_error(uc, h[i].msg, h[i].len, why, reason);
+    up_held_free(h, n);
+}
+
+/* Builds the headers of an HTTP upstream: its configured ones, the client
+ * headers forwarded on purpose, the credential; never a line holding the
+ * client's own token (cred_upstream_headers). Rebuilt only when one of them
+ * changed. 0 or -1. */
+static int up_http_headers(struct upconn *uc, struct secret *tok)
+{
+    struct fsess *fs = uc->fs;
+    if (uc->hc == NULL)
+        return -1;
+    if (uc->hdr_set && tok == uc->cur_tok && uc->hdr_gen == fs->hdr_gen)
+        return 0;
+    struct buf line;
+    buf_init(&line, SECRET_MAX_BYTES + 1024);
+    const char *cl = NULL;
+    if (tok != NULL) {
+        struct cred_store *st;
+        struct cred *c = up_cred(uc, &st);
+        if (c == NULL || cred_header_line(c, tok, &line) < 0 || buf_cstr(&line) < 0) {
+            buf_wipe_free(&line);
+            return -1;
+        }
+        cl = buf_head(&line);
+    }
+    size_t ctl = 0;
+    const char *ct = fs->client_tok != NULL ? secret_value(fs->client_tok, &ctl) : NULL;
+    char **h = cred_upstream_headers((const char *const *)uc->def->headers,
+                                     (const char *const *)fs->fwd, cl, ct, ctl);
+    int rc = h != NULL ? shttp_client_set_headers(uc->hc, (const char *const *)h) : -1;
+    cred_headers_free(h);
+    buf_wipe_free(&line);
+    if (rc == 0) {
+        secret_unref(uc->cur_tok);
+        uc->cur_tok = secret_ref(tok);
+        uc->hdr_gen = fs->hdr_gen;
+        uc->hdr_set = true;
+    }
+    return rc;
+}
+
+/* The held messages go out once the credential is there. */
+static void up_send_held(struct upconn *uc, struct secret *tok)
+{
+    size_t n;
+    struct up_held *h = up_held_take(uc, &n);
+    bool ok = uc->hc != NULL && uc->gw_live && up_http_headers(uc, tok) == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok || shttp_client_send(uc->hc, h[i].msg, h[i].len) < 0) {
+            ok = false;
+            char why[200];
+            snprintf(why, sizeof(why), "the MCP server '%s' cannot take requests right now",
+                     uc->def->name);
+            up_synth_error(uc, h[i].msg, h[i].len, why, "upstream_unavailable");
+        }
+    }
+    up_held_free(h, n);
+}
+
+static void up_held_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *uc = arg;
+    if (uc->held_err[0] == '\0')
+        return;
+    char why[sizeof(uc->held_err)];
+    str_copy(why, uc->held_err, sizeof(why));
+    uc->held_err[0] = '\0';
+    up_fail_held(uc, why, "credential_unavailable");
+    fs_after_upstream(uc->fs);
+}
+
+/* A grant the upstream waited for has ended (never called from inside
+ * cred_acquire). */
+static void up_cred_done(void *ud, struct secret *tok, const char *error)
+{
+    struct upconn *uc = ud;
+    enum up_cwait what = uc->cw_for;
+    uc->cwait = NULL; /* freed by the store after this call */
+    cred_store_unref(uc->cwait_store);
+    uc->cwait_store = NULL;
+    uc->cw_for = CW_NONE;
+    char why[sizeof(uc->held_err)];
+    if (tok == NULL) {
+        up_cred_refused(uc, error != NULL ? error : "credential unavailable");
+        snprintf(why, sizeof(why), "server '%.32s': %.240s", uc->def->name,
+                 error != NULL ? error : "credential unavailable");
+    }
+    if (what == CW_START) {
+        if (tok == NULL) {
+            str_copy(uc->fail_why, why, sizeof(uc->fail_why));
+            uc->cred_failed = true;
+            init_answered(uc, false);
+        } else if (up_launch(uc, tok) < 0) {
+            init_answered(uc, false);
+        }
+    } else if (what == CW_SEND) {
+        if (tok == NULL)
+            up_fail_held(uc, why, "credential_unavailable");
+        else
+            up_send_held(uc, tok);
+    }
+    secret_unref(tok);
+    fs_after_upstream(uc->fs);
+}
+
+/* Toward an HTTP upstream: with the current credential in its headers. */
+static int up_http_send(struct upconn *uc, const char *msg, size_t len)
+{
+    if (uc->cwait != NULL || uc->nheld > 0 || uc->held_err[0] != '\0')
+        return up_hold(uc, msg, len); /* behind what already waits, in order */
+    struct secret *tok = NULL;
+    char err[256];
+    int rc = up_cred_get(uc, CW_SEND, &tok, err, sizeof(err));
+    if (rc == 1)
+        return up_hold(uc, msg, len);
+    if (rc < 0) {
+        /* Answered once the pipeline has recorded the request. */
+        up_cred_refused(uc, err);
+        if (up_hold(uc, msg, len) < 0)
+            return -1;
+        snprintf(uc->held_err, sizeof(uc->held_err), "server '%.32s': %.240s", uc->def->name,
+                 err);
+        if (uc->held_ev == NULL)
+            uc->held_ev = event_new(uc->fs->srv->base, -1, 0, up_held_cb, uc);
+        if (uc->held_ev == NULL)
+            return -1;
+        event_active(uc->held_ev, EV_TIMEOUT, 0);
+        return 0;
+    }
+    rc = up_http_headers(uc, tok);
+    secret_unref(tok);
+    return rc < 0 ? -1 : shttp_client_send(uc->hc, msg, len);
+}
+
 /* ---- outputs of the per-upstream pipelines ------------------------------------- */
 
 static int up_to_server(void *ud, const char *msg, size_t len)
 {
     struct upconn *uc = ud;
     if (uc->hc != NULL)
-        return shttp_client_send(uc->hc, msg, len);
+        return up_http_send(uc, msg, len);
     if (!uc->chan_live || uc->stdout_eof || uc->exited)
         return -1;
     return chan_queue(&uc->chan, msg, len);
@@ -371,10 +684,22 @@ static void up_gw_start(struct upconn *uc)
     uc->gw.metrics = fs->srv->metrics;
     if (uc->def->timeout_us != 0)
         uc->gw.request_timeout_us = uc->def->timeout_us;
-    if (fs->principal[0] != '\0')
-        str_copy(uc->gw.identity, fs->principal, sizeof(uc->gw.identity));
-    else
-        str_copy(uc->gw.identity, "anonymous", sizeof(uc->gw.identity));
+    /* Who calls: the identity authentication gave the client's requests
+     * (never the local user of the gateway process). */
+    if (fs->ident != NULL) {
+        gw_session_set_identity(&uc->gw, fs->ident);
+    } else {
+        struct identity *anon = identity_anonymous(NULL, 0);
+        gw_session_set_identity(&uc->gw, anon);
+        identity_unref(anon);
+    }
+    /* Unverified hints for the policy: clientInfo.name (when it fits: a cut
+     * name is not set, and the handshake's own copy is used) and the model. */
+    const char *cn = json_string_value(json_object_get(json_object_get(fs->init_params,
+                                                                       "clientInfo"), "name"));
+    if (cn != NULL && strlen(cn) < sizeof(uc->gw.client_hint))
+        str_copy(uc->gw.client_hint, cn, sizeof(uc->gw.client_hint));
+    str_copy(uc->gw.model_hint, fs->model, sizeof(uc->gw.model_hint));
     uc->gw_live = true;
 }
 
@@ -545,36 +870,73 @@ static void up_stdio_stop(struct upconn *uc)
     uc->child.pid = -1;
 }
 
-static int up_stdio_start(struct upconn *uc)
+/* The child's environment: ours (without variables that ${env:..} references
+ * read), with the configured env entries and the credential variable
+ * (`credential:` of the server: cred_env_name) over it;
+ * for a sandboxed child only the injected variables (the sandbox profile
+ * decides what of ours passes). *cred_line holds the credential's
+ * "NAME=value" (wipe it). NULL: memory. */
+static char **up_child_env(const struct upconn *uc, const struct secret *tok, struct buf *cred_line)
+{
+    extern char **environ;
+    const struct gw_server *d = uc->def;
+    const char *extra[2] = {NULL, NULL};
+    size_t n = 0, m = 0, x = 0;
+    if (tok != NULL) {
+        struct cred_store *st;
+        const struct cred *c = up_cred(uc, &st);
+        size_t vl;
+        const char *v = secret_value(tok, &vl);
+        if (c == NULL || cred_env_name(c) == NULL || buf_printf(cred_line, "%s=", cred_env_name(c)) < 0 ||
+            buf_append(cred_line, v, vl) < 0 || buf_cstr(cred_line) < 0)
+            return NULL;
+        extra[x++] = buf_head(cred_line);
+    }
+    while (d->sandbox == NULL && environ[n] != NULL)
+        n++;
+    while (d->env != NULL && d->env[m] != NULL)
+        m++;
+    char **envp = calloc(n + m + x + 1, sizeof(char *));
+    if (envp == NULL)
+        return NULL;
+    /* First of a name wins: the credential, then env:, then ours. */
+    size_t o = 0;
+    for (size_t i = 0; i < x + m + n; i++) {
+        char *cand = i < x ? (char *)extra[i] : i < x + m ? d->env[i - x] : environ[i - x - m];
+        const char *eq = strchr(cand, '=');
+        size_t kl = eq != NULL ? (size_t)(eq - cand) : strlen(cand);
+        /* A variable a secret reference read stays ours (it may be another
+         * server's credential); configured entries pass. */
+        bool dup = i >= x + m && secret_env_referenced(cand, kl);
+        for (size_t j = 0; j < o && !dup; j++)
+            dup = strncmp(envp[j], cand, kl) == 0 && envp[j][kl] == '=';
+        if (!dup)
+            envp[o++] = cand;
+    }
+    return envp;
+}
+
+static int up_stdio_start(struct upconn *uc, const struct secret *tok)
 {
     char err[512];
     const struct gw_server *d = uc->def;
     struct child_spec spec = {.argv = d->argv, .cwd = d->cwd, .sandbox = d->sandbox};
     char **envp = NULL;
-    if (d->env != NULL) {
-        extern char **environ;
-        size_t n = 0, m = 0;
-        while (environ[n] != NULL)
-            n++;
-        while (d->env[m] != NULL)
-            m++;
-        envp = calloc(n + m + 1, sizeof(char *));
-        if (envp == NULL)
+    struct buf cred_line;
+    buf_init(&cred_line, SECRET_MAX_BYTES + 512);
+    if (d->env != NULL || tok != NULL || d->sandbox == NULL) {
+        envp = up_child_env(uc, tok, &cred_line);
+        if (envp == NULL) {
+            buf_wipe_free(&cred_line);
+            snprintf(uc->fail_why, sizeof(uc->fail_why),
+                     "server '%.32s': cannot build its environment", d->name);
             return -1;
-        memcpy(envp, d->env, m * sizeof(char *));
-        for (size_t i = 0, o = m; i < n; i++) {
-            const char *eq = strchr(environ[i], '=');
-            size_t kl = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-            bool overridden = false;
-            for (size_t j = 0; j < m && !overridden; j++)
-                overridden = strncmp(d->env[j], environ[i], kl) == 0 && d->env[j][kl] == '=';
-            if (!overridden)
-                envp[o++] = environ[i];
         }
         spec.envp = envp;
     }
     int rc = child_spawn(&spec, &uc->child, err, sizeof(err));
     free(envp);
+    buf_wipe_free(&cred_line);
     if (rc < 0) {
         snprintf(uc->fail_why, sizeof(uc->fail_why), "server '%.32s': %.400s", d->name, err);
         log_warnx("%s", uc->fail_why);
@@ -651,42 +1013,68 @@ static void hc_failed(void *ud, const char *why)
 
 static const struct shttp_client_cbs hc_cbs = {hc_message, hc_ready, hc_failed};
 
-static int up_http_start(struct upconn *uc)
+static int up_http_start(struct upconn *uc, struct secret *tok)
 {
     char err[256];
     const struct gw_server *d = uc->def;
     uint64_t to = d->timeout_us != 0 ? d->timeout_us : uc->fs->cfg->limits.request_timeout_us;
     struct shttp_client_opts o = {
         .url = d->url,
-        .headers = (const char *const *)d->headers,
         .request_timeout_ms = (uint32_t)(to / 1000u),
         .max_message = uc->fs->cfg->limits.json.max_bytes,
     };
+    /* Headers (configured, forwarded, the credential) are set before the
+     * handshake and renewed before each message (up_http_send). */
+    uc->hdr_set = false;
     uc->hc = shttp_client_new(uc->fs->srv->hc, &o, &hc_cbs, uc, err, sizeof(err));
-    if (uc->hc == NULL || shttp_client_start(uc->hc, uc->fs->init_params) < 0) {
-        snprintf(uc->fail_why, sizeof(uc->fail_why), "server '%.32s': %.400s", d->name,
-                 uc->hc == NULL ? err : "cannot start its session");
-        shttp_client_close(uc->hc);
-        uc->hc = NULL;
-        return -1;
-    }
-    return 0;
+    if (uc->hc != NULL && up_http_headers(uc, tok) < 0)
+        str_copy(err, "cannot build its request headers", sizeof(err));
+    else if (uc->hc != NULL && shttp_client_start(uc->hc, uc->fs->init_params) < 0)
+        str_copy(err, "cannot start its session", sizeof(err));
+    else if (uc->hc != NULL)
+        return 0;
+    snprintf(uc->fail_why, sizeof(uc->fail_why), "server '%.32s': %.400s", d->name, err);
+    shttp_client_close(uc->hc);
+    uc->hc = NULL;
+    return -1;
 }
 
 /* ---- starting, restarting, stopping upstreams ------------------------------------- */
 
-static int up_start(struct upconn *uc)
+/* Spawns or connects the upstream with its credential (tok may be NULL). */
+static int up_launch(struct upconn *uc, struct secret *tok)
 {
-    uc->state = UP_STARTING;
-    uc->init_counted = false;
-    uc->fail_why[0] = '\0';
-    up_gw_start(uc);
-    int rc = uc->def->url != NULL ? up_http_start(uc) : up_stdio_start(uc);
+    int rc = uc->def->url != NULL ? up_http_start(uc, tok) : up_stdio_start(uc, tok);
     if (rc < 0)
         return -1;
     if (uc->def->url == NULL)
         up_send_initialize(uc);
     return 0;
+}
+
+/* Starts the upstream; with a credential still being granted, the start
+ * continues in up_cred_done (its failure is then reported there). */
+static int up_start(struct upconn *uc)
+{
+    uc->state = UP_STARTING;
+    uc->init_counted = false;
+    uc->cred_failed = false;
+    uc->fail_why[0] = '\0';
+    up_gw_start(uc);
+    struct secret *tok = NULL;
+    char err[256];
+    int rc = up_cred_get(uc, CW_START, &tok, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        up_cred_refused(uc, err);
+        snprintf(uc->fail_why, sizeof(uc->fail_why), "server '%.32s': %.400s", uc->def->name, err);
+        uc->cred_failed = true;
+        return -1;
+    }
+    rc = up_launch(uc, tok);
+    secret_unref(tok);
+    return rc;
 }
 
 static void restart_cb(evutil_socket_t fd, short what, void *arg)
@@ -736,6 +1124,16 @@ static void up_close(struct upconn *uc)
     if (uc->state == UP_CLOSED)
         return;
     uc->state = UP_CLOSED;
+    up_cred_cancel(uc);
+    size_t nh;
+    struct up_held *h = up_held_take(uc, &nh);
+    up_held_free(h, nh);
+    uc->held_err[0] = '\0';
+    if (uc->held_ev != NULL)
+        event_free(uc->held_ev);
+    uc->held_ev = NULL;
+    secret_unref(uc->cur_tok);
+    uc->cur_tok = NULL;
     up_gw_stop(uc, "the client session ended");
     up_stdio_stop(uc);
     shttp_client_close(uc->hc);
@@ -807,16 +1205,19 @@ static void init_finish(struct fsess *fs, struct freq *fr)
     }
     if (ready == 0) {
         char msg[700] = "no upstream MCP server could be started";
+        const char *reason = "upstream_unavailable";
         for (size_t i = 0; i < fs->nups; i++) {
             if (fs->ups[i].fail_why[0] != '\0') {
                 snprintf(msg, sizeof(msg), "no upstream MCP server could be started: %s",
                          fs->ups[i].fail_why);
+                if (fs->ups[i].cred_failed)
+                    reason = "credential_unavailable";
                 break;
             }
         }
         json_decref(caps);
         json_decref(instr);
-        freq_error(fr, MW_ERR_UPSTREAM, msg, "upstream_unavailable");
+        freq_error(fr, MW_ERR_UPSTREAM, msg, reason);
         return;
     }
     json_t *res = json_object();
@@ -1227,7 +1628,8 @@ static int up_unavailable(struct upconn *uc, struct shttp_stream *st, const json
     else
         snprintf(msg, sizeof(msg), "the MCP server '%s' is unavailable%s%s", uc->def->name,
                  uc->fail_why[0] ? ": " : "", uc->fail_why);
-    respond_error(st, id, MW_ERR_UPSTREAM, msg, "upstream_unavailable", NULL);
+    respond_error(st, id, MW_ERR_UPSTREAM, msg,
+                  uc->cred_failed ? "credential_unavailable" : "upstream_unavailable", NULL);
     return 0;
 }
 
@@ -1583,6 +1985,85 @@ static int fed_notification_or_response(struct fsess *fs, const struct rpc_msg *
 
 /* ---- the shttp application --------------------------------------------------------------- */
 
+/* Replaces a forwarded header line when it changed; true when it did. */
+static bool fwd_set(char **slot, const char *name, const char *value)
+{
+    char line[FWD_VALUE_MAX + 80];
+    bool want = value != NULL && strlen(value) <= FWD_VALUE_MAX && strlen(name) < 64;
+    if (want)
+        snprintf(line, sizeof(line), "%s: %s", name, value);
+    if ((*slot == NULL && !want) || (*slot != NULL && want && strcmp(*slot, line) == 0))
+        return false;
+    free(*slot);
+    *slot = want ? strdup(line) : NULL;
+    return true;
+}
+
+/* What a request says about its caller, for every upstream session of it:
+ * the identity (the transport admits only requests of the principal that
+ * opened the session, so only its roles or expiry can change, with a new
+ * token), the model hint (per request; unverified), and for HTTP upstreams
+ * the client headers forwarded on purpose and the client's own token (kept
+ * as a secret so no header line carrying it is ever sent upstream). */
+static void fs_take_request(struct fsess *fs, struct http_request *req)
+{
+    struct identity *id = http_request_identity(req);
+    if (id != NULL && id != fs->ident) {
+        identity_unref(fs->ident);
+        fs->ident = identity_ref(id);
+        for (size_t i = 0; i < fs->nups && fs->ups != NULL; i++)
+            if (fs->ups[i].gw_live)
+                gw_session_set_identity(&fs->ups[i].gw, id);
+    }
+    const char *mh = authn_model_header(fs->srv->authn);
+    const char *mv = mh != NULL ? http_request_header(req, mh) : NULL;
+    char model[sizeof(fs->model)];
+    str_copy(model, mv != NULL ? mv : "", sizeof(model));
+    if (strcmp(model, fs->model) != 0) {
+        memcpy(fs->model, model, sizeof(model));
+        for (size_t i = 0; i < fs->nups && fs->ups != NULL; i++)
+            if (fs->ups[i].gw_live)
+                str_copy(fs->ups[i].gw.model_hint, model, sizeof(fs->ups[i].gw.model_hint));
+    }
+    if (!fs->has_http)
+        return;
+    bool changed = false;
+    changed |= fwd_set(&fs->fwd_slot[0], "traceparent", http_request_header(req, "traceparent"));
+    changed |= fwd_set(&fs->fwd_slot[1], "tracestate", http_request_header(req, "tracestate"));
+    changed |= fwd_set(&fs->fwd_slot[2], mh != NULL ? mh : "x-model-id", mv);
+    if (changed) {
+        size_t o = 0;
+        memset(fs->fwd, 0, sizeof(fs->fwd));
+        for (size_t i = 0; i < 3; i++)
+            if (fs->fwd_slot[i] != NULL)
+                fs->fwd[o++] = fs->fwd_slot[i];
+    }
+    size_t tl = 0;
+    const char *t = authn_request_token(req, &tl);
+    bool same = t == NULL ? fs->client_tok == NULL
+                          : fs->client_tok != NULL && secret_equals(fs->client_tok, t, tl);
+    if (!same) {
+        secret_unref(fs->client_tok);
+        fs->client_tok = t != NULL ? secret_new(t, tl, "the client's bearer token") : NULL;
+        changed = true;
+    }
+    if (changed)
+        fs->hdr_gen++;
+}
+
+static void fs_forget_request(struct fsess *fs)
+{
+    identity_unref(fs->ident);
+    fs->ident = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        free(fs->fwd_slot[i]);
+        fs->fwd_slot[i] = NULL;
+    }
+    memset(fs->fwd, 0, sizeof(fs->fwd));
+    secret_unref(fs->client_tok);
+    fs->client_tok = NULL;
+}
+
 static int app_session_open(void *app, struct shttp_session *s, struct http_request *req,
                             const struct rpc_msg *init, void **sess_ud)
 {
@@ -1600,6 +2081,9 @@ static int app_session_open(void *app, struct shttp_session *s, struct http_requ
     const char *principal = http_request_principal(req);
     if (principal != NULL)
         str_copy(fs->principal, principal, sizeof(fs->principal));
+    for (size_t i = 0; i < fs->cfg->nservers; i++)
+        fs->has_http |= fs->cfg->servers[i].url != NULL;
+    fs_take_request(fs, req);
     fs->namespaced = gwconfig_namespaced(fs->cfg);
     map_init(&fs->reqs);
     map_init(&fs->s2c);
@@ -1607,6 +2091,7 @@ static int app_session_open(void *app, struct shttp_session *s, struct http_requ
     fs->nups = fs->cfg->nservers;
     fs->ups = calloc(fs->nups ? fs->nups : 1, sizeof(*fs->ups));
     if (fs->ups == NULL) {
+        fs_forget_request(fs);
         gwconfig_free(fs->cfg);
         free(fs);
         return 503;
@@ -1655,6 +2140,7 @@ static void app_session_close(void *app, void *sess_ud, enum shttp_close_reason 
     map_free(&fs->s2c);
     jtape_free(&fs->tape);
     json_decref(fs->init_params);
+    fs_forget_request(fs);
     free(fs->ups);
     if (fs->prev != NULL)
         fs->prev->next = fs->next;
@@ -1672,9 +2158,9 @@ static int app_on_message(void *app, void *sess_ud, struct http_request *req,
                           const struct rpc_msg *m, const char *raw, size_t rawlen,
                           struct shttp_stream *st)
 {
-    (void)req;
     struct serve *srv = app;
     struct fsess *fs = sess_ud;
+    fs_take_request(fs, req);
     metrics_bytes(srv->metrics, rawlen, 0);
     int rc;
     if (st != NULL)
@@ -1728,12 +2214,142 @@ static const struct shttp_app_ops app_ops = {app_session_open, app_session_close
 
 /* ---- admin endpoints ----------------------------------------------------------------- */
 
+static void auth_stats_add(struct authn_stats *to, const struct authn_stats *a)
+{
+    to->allowed += a->allowed;
+    to->no_credentials += a->no_credentials;
+    to->bad_request += a->bad_request;
+    to->invalid_token += a->invalid_token;
+    to->insufficient_scope += a->insufficient_scope;
+    to->unavailable += a->unavailable;
+    to->pending += a->pending;
+    to->jwks_fetches += a->jwks_fetches;
+    to->jwks_failures += a->jwks_failures;
+    to->jwks_loaded += a->jwks_loaded;
+    to->kid_refreshes += a->kid_refreshes;
+    to->kid_refused += a->kid_refused;
+    to->cache_hits += a->cache_hits;
+}
+
+static void metric_counter(struct buf *b, const char *name, const char *help, const char *label,
+                           const char *value, uint64_t v, bool head)
+{
+    if (head)
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    if (label != NULL)
+        buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+    else
+        buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* Authentication and upstream-credential counters (never a credential: the
+ * labels are outcome classes and credential names). */
+static void metrics_auth(const struct serve *srv, struct buf *b)
+{
+    struct authn_stats st = srv->auth_base;
+    auth_stats_add(&st, authn_stats(srv->authn));
+    static const char req[] = "mcpwall_auth_requests_total";
+    static const char reqh[] = "Authentication decisions on the MCP endpoint, by result.";
+    metric_counter(b, req, reqh, "result", "allowed", st.allowed, true);
+    metric_counter(b, req, reqh, "result", "no_credentials", st.no_credentials, false);
+    metric_counter(b, req, reqh, "result", "bad_request", st.bad_request, false);
+    metric_counter(b, req, reqh, "result", "invalid_token", st.invalid_token, false);
+    metric_counter(b, req, reqh, "result", "insufficient_scope", st.insufficient_scope, false);
+    metric_counter(b, req, reqh, "result", "unavailable", st.unavailable, false);
+    metric_counter(b, "mcpwall_auth_pending_total", "Requests held for a JWKS fetch.", NULL,
+                   NULL, st.pending, true);
+    metric_counter(b, "mcpwall_auth_token_cache_hits_total",
+                   "JWTs accepted from the verified-token cache.", NULL, NULL, st.cache_hits, true);
+    metric_counter(b, "mcpwall_jwks_fetches_total", "JWK Set fetches (or file re-reads) started.",
+                   NULL, NULL, st.jwks_fetches, true);
+    metric_counter(b, "mcpwall_jwks_failures_total", "JWK Set fetches that failed.", NULL, NULL,
+                   st.jwks_failures, true);
+    metric_counter(b, "mcpwall_jwks_loaded_total", "JWK Sets taken into use after the first.",
+                   NULL, NULL, st.jwks_loaded, true);
+    metric_counter(b, "mcpwall_jwks_kid_refreshes_total",
+                   "JWK Set fetches triggered by an unknown kid.", NULL, NULL, st.kid_refreshes,
+                   true);
+    metric_counter(b, "mcpwall_jwks_kid_refused_total",
+                   "Unknown kids refused by the refresh rate limit.", NULL, NULL, st.kid_refused,
+                   true);
+    /* Credentials the servers use (names are [A-Za-z0-9._-]: safe label values). */
+    const struct gw_config *c = srv->cfg;
+    static const char *const names[] = {"mcpwall_credential_grants_total",
+                                        "mcpwall_credential_grant_failures_total",
+                                        "mcpwall_credential_cache_hits_total",
+                                        "mcpwall_credential_waits_total"};
+    static const char *const helps[] = {"Token requests sent (client-credentials grant).",
+                                        "Token requests that failed.",
+                                        "Credential acquisitions answered from the cache.",
+                                        "Credential acquisitions that waited for a grant."};
+    for (size_t k = 0; k < 4 && c->creds != NULL; k++) {
+        bool head = true;
+        for (size_t i = 0; i < c->nservers; i++) {
+            const char *cn = c->servers[i].credential;
+            bool seen = cn == NULL;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = c->servers[j].credential != NULL && strcmp(c->servers[j].credential, cn) == 0;
+            const struct cred *cr = seen ? NULL : cred_find(c->creds, cn);
+            if (cr == NULL)
+                continue;
+            const struct cred_stats *cs = cred_stats(cr);
+            uint64_t v = k == 0 ? cs->grants : k == 1 ? cs->grant_failures
+                                             : k == 2 ? cs->cache_hits : cs->waits;
+            metric_counter(b, names[k], helps[k], "credential", cn, v, head);
+            head = false;
+        }
+    }
+}
+
 static int metrics_route(void *ud, struct buf *body, const char **ct)
 {
     struct serve *srv = ud;
     *ct = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(srv->metrics, body);
+    metrics_auth(srv, body);
     return 200;
+}
+
+/* Audits every refusal of the authentication hook: the reason code and the
+ * description, never the credential. */
+static void serve_auth_observe(void *ud, const struct authn_result *res, const char *peer)
+{
+    struct serve *srv = ud;
+    if (res->status == AUTHN_OK || srv->audit == NULL)
+        return;
+    log_debug("auth: refused %d %s from %s", res->http_status, res->reason,
+              peer != NULL ? peer : "?");
+    json_t *extra = json_pack("{s:i,s:s,s:s}", "http_status", res->http_status, "peer",
+                              peer != NULL ? peer : "", "description", res->description);
+    struct audit_rec r = {.event = "auth",
+                          .session = "serve",
+                          .kind = "request",
+                          .decision = "deny",
+                          .reason = res->reason,
+                          .outcome = "refused",
+                          .extra = extra};
+    audit_append(srv->audit, &r);
+    json_decref(extra);
+    serve_flush(srv);
+}
+
+/* Puts an auth: snapshot to work on the public listener: key fetches, the
+ * hook, the metadata document's routes, the observer. */
+static int serve_auth_install(struct serve *srv, struct authn *a)
+{
+    if (authn_start(a, srv->base, srv->hc) < 0)
+        return -1;
+    authn_set_observer(a, serve_auth_observe, srv);
+    if (srv->authn != NULL) {
+        const char *paths[2];
+        size_t n = authn_prm_paths(srv->authn, paths);
+        for (size_t i = 0; i < n; i++)
+            http_listener_unroute(srv->pub, paths[i]);
+    }
+    if (authn_route_metadata(a, srv->pub) < 0)
+        log_warnx("auth: cannot route the protected resource metadata document");
+    http_listener_set_auth(srv->pub, authn_http_hook, a);
+    return 0;
 }
 
 static int healthz_route(void *ud, struct buf *body, const char **ct)
@@ -1852,6 +2468,26 @@ static void reload(struct serve *srv)
         log_warnx("SIGHUP: rate limits: %s; the previous rate limits stay until a restart", rlerr);
     if (c->listen.port != srv->cfg->listen.port)
         log_warnx("SIGHUP: listener changes need a restart; still listening as before");
+    /* Authentication: the new snapshot takes over the key sets it shares with
+     * the old one; the old one stops (requests waiting for a key fetch of it
+     * are decided with the keys it has). Credentials are looked up by name in
+     * the new store from now on, by new and open sessions alike. */
+    struct authn *na = authn_ref(c->authn);
+    if (na != NULL) {
+        authn_adopt(na, srv->authn);
+        if (serve_auth_install(srv, na) == 0) {
+            auth_stats_add(&srv->auth_base, authn_stats(srv->authn));
+            struct authn *old = srv->authn;
+            srv->authn = na;
+            authn_stop(old);
+            authn_unref(old);
+        } else {
+            log_warnx("SIGHUP: cannot start the new auth: section; keeping the old one");
+            authn_unref(na);
+        }
+    }
+    if (c->creds != NULL)
+        cred_store_start(c->creds, srv->base, srv->hc);
     gwconfig_free(srv->cfg);
     srv->cfg = c;
     log_info("SIGHUP: configuration reloaded: %zu upstream server%s", c->nservers,
@@ -1928,7 +2564,10 @@ int serve_run(const struct serve_opts *o)
     }
 
     srv.hs = http_server_new(srv.base);
-    struct http_client_opts hco = {0};
+    /* Every client session holds a standalone GET stream open to each HTTP
+     * upstream: the per-host pool must not be what limits sessions (with
+     * libcurl's queueing, the 17th request to a host would wait forever). */
+    struct http_client_opts hco = {.max_host_connections = 4096};
     srv.hc = http_client_new(srv.base, &hco);
     const struct gw_listen *L = &srv.cfg->listen;
     struct http_listener_opts lo = {
@@ -1946,8 +2585,36 @@ int serve_run(const struct serve_opts *o)
         log_warnx("cannot listen on %s:%u: %s", lo.host, (unsigned)lo.port, err);
         goto out;
     }
+    /* Authentication on every request to the MCP endpoint (docs/auth.md):
+     * without an auth: section nobody is authenticated (401). */
+    if (srv.cfg->authn != NULL) {
+        srv.authn = authn_ref(srv.cfg->authn);
+    } else {
+        struct cfg_errors ae;
+        cfg_errors_init(&ae);
+        srv.authn = authn_compile(NULL, NULL, &ae);
+        cfg_errors_free(&ae);
+    }
+    if (srv.authn == NULL) {
+        log_warnx("out of memory");
+        goto out;
+    }
+    struct authn *first = srv.authn;
+    srv.authn = NULL;
+    if (serve_auth_install(&srv, first) < 0) {
+        srv.authn = first;
+        log_warnx("cannot start authentication");
+        goto out;
+    }
+    srv.authn = first;
+    if (srv.cfg->creds != NULL)
+        cred_store_start(srv.cfg->creds, srv.base, srv.hc);
+    if (o->config_path != NULL && !srv.cfg->auth_set)
+        log_warnx("the configuration has no auth: section: every request to the MCP endpoint is "
+                  "refused (401); add API keys, JWT issuers or anonymous access (docs/auth.md)");
     struct shttp_opts so = {
         .path = L->path != NULL ? L->path : "/mcp",
+        .auth = true,
         .json = srv.cfg->limits.json,
         .max_inflight = srv.cfg->limits.max_inflight < 1024 ? srv.cfg->limits.max_inflight : 1024,
     };
@@ -2006,6 +2673,19 @@ out:
     srv.stopping = true;
     shttp_server_free(srv.mcp); /* ends every session: upstreams are closed */
     reap_children(&srv);
+    /* Before the HTTP server and client go: key fetches, grants, and requests
+     * waiting for them. Older snapshots were stopped when reloads replaced
+     * them, or went with the sessions that held them. */
+    if (srv.authn != NULL)
+        authn_stop(srv.authn);
+    if (o->cfg->authn != NULL)
+        authn_stop(o->cfg->authn);
+    if (srv.cfg->creds != NULL)
+        cred_store_stop(srv.cfg->creds);
+    if (o->cfg->creds != NULL)
+        cred_store_stop(o->cfg->creds);
+    authn_unref(srv.authn);
+    srv.authn = NULL;
     if (srv.audit != NULL) {
         struct audit_rec r = {.event = "stop", .session = "serve"};
         audit_append(srv.audit, &r);

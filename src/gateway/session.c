@@ -41,12 +41,23 @@ int gw_session_init(struct gw_session *s, struct event_base *base, const struct 
     return 0;
 }
 
+#define PENDING_SPARE_MAX 64
+
+/* Releases what an entry owns; the entry itself is kept for the next request
+ * (most sessions have a few in flight at a time) or freed. */
 static void pending_free(struct gw_pending *p)
 {
     free(p->target);
     free(p->args_preview);
     free(p->flags);
     free(p->guard);
+    struct gw_session *s = p->sess;
+    if (s != NULL && s->nspare < PENDING_SPARE_MAX) {
+        p->tnext = s->spare;
+        s->spare = p;
+        s->nspare++;
+        return;
+    }
     free(p);
 }
 
@@ -68,8 +79,10 @@ void gw_session_free(struct gw_session *s)
         const char *k;
         size_t kl;
         void *v;
-        while (map_next(&s->pending[d], &it, &k, &kl, &v))
+        while (map_next(&s->pending[d], &it, &k, &kl, &v)) {
+            ((struct gw_pending *)v)->sess = NULL; /* freed, not kept */
             pending_free(v);
+        }
         map_free(&s->pending[d]);
         jtape_free(&s->tape[d]);
     }
@@ -84,6 +97,12 @@ void gw_session_free(struct gw_session *s)
         event_free(s->timer);
     s->timer = NULL;
     s->thead = s->ttail = NULL;
+    while (s->spare != NULL) {
+        struct gw_pending *p = s->spare;
+        s->spare = p->tnext;
+        free(p);
+    }
+    s->nspare = 0;
     mcp_lc_free(&s->lc);
     policy_unref(s->policy);
     s->policy = NULL;
@@ -174,9 +193,14 @@ struct gw_pending *gw_pending_add(struct gw_session *s, enum gw_dir dir, const c
 {
     if (keylen == 0 || keylen >= sizeof(((struct gw_pending *)0)->key))
         return NULL;
-    struct gw_pending *p = calloc(1, sizeof(*p));
-    if (p == NULL)
+    struct gw_pending *p = s->spare;
+    if (p != NULL) {
+        s->spare = p->tnext;
+        s->nspare--;
+        memset(p, 0, sizeof(*p));
+    } else if ((p = calloc(1, sizeof(*p))) == NULL) {
         return NULL;
+    }
     memcpy(p->key, key, keylen);
     p->keylen = keylen;
     if (map_put(&s->pending[dir], p->key, p->keylen, p) < 0) {

@@ -108,6 +108,8 @@ struct gw_session {
     uint64_t request_timeout_us;  /* from cfg->limits; a server's own timeout overrides it */
     struct mcp_lifecycle lc;
     struct map pending[2];        /* by direction of the request */
+    struct gw_pending *spare;     /* finished entries kept for reuse (a short list) */
+    unsigned nspare;
     /* All requests share one timeout, so deadlines are in arrival order: a
      * FIFO list and a single timer for its head. */
     struct gw_pending *thead, *ttail;

@@ -8,6 +8,8 @@
 #include "gateway/gwconfig.h"
 #include "guard/redact.h"
 #include "gateway/srvconfig.h"
+#include "policy/credentials.h"
+#include "policy/secrets.h"
 #include "sandbox/sandbox.h"
 #include "util/str.h"
 
@@ -43,6 +45,10 @@ void srvconfig_free(struct gw_config *c)
         free(s->cwd);
         free(s->url);
         strv_free(s->headers);
+        for (size_t k = 0; k < s->nsecrets; k++)
+            secret_unref(s->secrets[k]);
+        free(s->secrets);
+        free(s->credential);
         policy_unref(s->policy);
         gw_results_unref(s->results);
         sandbox_free(s->sandbox);
@@ -134,12 +140,44 @@ static void compile_listen(const struct cfg_doc *doc, const json_t *root, const 
     }
 }
 
+/* "NAME<sep>value" for an env or headers entry whose value may hold
+ * ${env:..}/${file:..} references (plain values are allowed: these are not
+ * secret fields). A resolved reference stays registered (out->secrets) so the
+ * log scrubber blanks it. NULL after reporting. */
+static char *srv_value_line(const struct cfg_doc *doc, const json_t *obj, const char *k,
+                            const char *sep, struct gw_server *out, struct cfg_errors *errs)
+{
+    const char *raw = json_string_value(json_object_get(obj, k));
+    struct secret *sv = NULL;
+    if (secret_from_cfg(errs, doc, obj, k, 0, false, &sv) != 0)
+        return NULL;
+    size_t vl;
+    const char *v = secret_value(sv, &vl);
+    struct buf line;
+    buf_init(&line, strlen(k) + vl + 8);
+    char *res = NULL;
+    if (buf_printf(&line, "%s%s", k, sep) == 0 && buf_append(&line, v, vl) == 0 &&
+        buf_cstr(&line) == 0)
+        res = strdup(buf_head(&line));
+    buf_wipe_free(&line);
+    struct secret **ns = NULL;
+    if (raw != NULL && secret_has_ref(raw) && res != NULL &&
+        (ns = realloc(out->secrets, (out->nsecrets + 1) * sizeof(*ns))) != NULL) {
+        out->secrets = ns;
+        out->secrets[out->nsecrets++] = sv;
+        sv = NULL;
+    }
+    secret_unref(sv);
+    return res;
+}
+
 static void compile_server(const struct cfg_doc *doc, const json_t *servers, const char *name,
                            const json_t *sec, struct gw_config *c, struct gw_server *out,
                            struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"command", "args", "env", "cwd", "url", "headers",
-                                       "timeout", "policy", "results", "sandbox", NULL};
+    static const char *const keys[] = {"command", "args",    "env",     "cwd",
+                                       "url",     "headers", "timeout", "policy",
+                                       "results", "sandbox", "credential", NULL};
     memset(out, 0, sizeof(*out));
     out->name = strdup(name);
     if (!srvconfig_name_ok(name, strlen(name)))
@@ -191,10 +229,8 @@ static void compile_server(const struct cfg_doc *doc, const json_t *servers, con
                 cfg_err(errs, doc, env, k, 0, "env entries are NAME: \"value\" strings");
                 continue;
             }
-            size_t len = strlen(k) + json_string_length(v) + 2;
-            out->env[i] = malloc(len);
-            snprintf(out->env[i], len, "%s=%s", k, json_string_value(v));
-            i++;
+            if ((out->env[i] = srv_value_line(doc, env, k, "=", out, errs)) != NULL)
+                i++;
         }
     }
     json_t *hdr;
@@ -209,18 +245,38 @@ static void compile_server(const struct cfg_doc *doc, const json_t *servers, con
             bool ok = json_is_string(v) && k[0] != '\0';
             for (const char *p = k; ok && *p; p++)
                 ok = isalnum((unsigned char)*p) || strchr("-_", *p) != NULL;
-            for (const char *p = json_string_value(v); ok && p && *p; p++)
-                ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
             if (!ok) {
                 cfg_err(errs, doc, hdr, k, 0,
                         "headers are Name: \"value\" with a token name and no control characters");
                 continue;
             }
-            size_t len = strlen(k) + json_string_length(v) + 3;
-            out->headers[i] = malloc(len);
-            snprintf(out->headers[i], len, "%s: %s", k, json_string_value(v));
-            i++;
+            char *line = srv_value_line(doc, hdr, k, ": ", out, errs);
+            for (const char *p = line != NULL ? line : ""; ok && *p; p++)
+                ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+            if (!ok) {
+                /* The resolved value may be a secret: the message names the key only. */
+                cfg_err(errs, doc, hdr, k, 0,
+                        "headers are Name: \"value\" with a token name and no control characters");
+                explicit_bzero(line, strlen(line));
+                free(line);
+                continue;
+            }
+            if (line != NULL)
+                out->headers[i++] = line;
         }
+    }
+    const char *cred;
+    if (cfg_get_str(errs, doc, sec, "credential", &cred) == 0) {
+        if (c->creds != NULL && cred_find(c->creds, cred) == NULL) /* NULL: reported */
+            cfg_err(errs, doc, sec, "credential", 0,
+                    "no credential named '%s' in the credentials: section", cred);
+        out->credential = strdup(cred);
+        if (url == NULL && c->creds != NULL && cred_find(c->creds, cred) != NULL &&
+            cred_env_name(cred_find(c->creds, cred)) == NULL)
+            cfg_err(errs, doc, sec, "credential", 0,
+                    "credential '%s' has no 'env': a stdio server gets its credential as an "
+                    "environment variable, so the credential needs env: NAME",
+                    cred);
     }
     cfg_get_duration_us(errs, doc, sec, "timeout", 24ull * 3600u * 1000000u, &out->timeout_us);
     json_t *pol;

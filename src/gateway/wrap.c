@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gateway/pipeline.h"
+#include "policy/authn.h"
 #include "policy/pins.h"
 #include "transport/chan.h"
 #include "transport/child.h"
@@ -416,6 +417,12 @@ int wrap_run(const struct wrap_opts *o)
     w.child.in_fd = w.child.out_fd = -1;
     if (gw_session_init(&w.sess, w.base, w.cfg, w.audit, &wrap_io, &w) < 0)
         fatalx("cannot create the session");
+    /* The caller is the local user, with the roles of auth.local_roles. */
+    struct identity *me = authn_local_identity(w.cfg->authn);
+    if (me == NULL)
+        fatalx("cannot create the local identity");
+    gw_session_set_identity(&w.sess, me);
+    identity_unref(me);
     w.sess.rl = w.rl;
     /* The server's name: the one mcpwall scan gives the command, unless
      * pins.server says (the lockfile and the rate limits key by it). */

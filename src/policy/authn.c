@@ -107,6 +107,7 @@ struct authn {
     bool anonymous;
     struct strv anon_roles;
     struct strv local_roles;
+    char *model_header; /* request header carrying the model hint; "" when off */
     size_t max_token;
     struct apikey_entry *keys;
     size_t nkeys;
@@ -635,6 +636,7 @@ static const char *const auth_keys[] = {"resource",
                                         "anonymous",
                                         "anonymous_roles",
                                         "local_roles",
+                                        "model_header",
                                         "max_token_bytes",
                                         "api_keys",
                                         "jwt",
@@ -685,7 +687,10 @@ static struct authn *authn_alloc(void)
     a->ncache = AUTHN_DEFAULT_TOKEN_CACHE;
     map_init(&a->key_by_id);
     a->required_scope_str = strdup("");
-    if (a->required_scope_str == NULL) {
+    a->model_header = strdup(AUTHN_DEFAULT_MODEL_HEADER);
+    if (a->required_scope_str == NULL || a->model_header == NULL) {
+        free(a->required_scope_str);
+        free(a->model_header);
         free(a);
         return NULL;
     }
@@ -790,6 +795,25 @@ struct authn *authn_compile(const struct cfg_doc *doc, const json_t *sec, struct
         cfg_err(e, doc, sec, "anonymous_roles", 0,
                 "anonymous_roles needs 'anonymous: true' (anonymous access is off)");
     cfg_names(e, doc, sec, "local_roles", false, &a->local_roles);
+    const char *mh;
+    if (cfg_get_str(e, doc, sec, "model_header", &mh) == 0) {
+        bool ok = strlen(mh) <= 64;
+        for (const char *p = mh; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '-' || *p == '_';
+        if (!ok || strcasecmp(mh, "authorization") == 0 || strcasecmp(mh, "cookie") == 0 ||
+            strcasecmp(mh, "proxy-authorization") == 0) {
+            cfg_err(e, doc, sec, "model_header", 0,
+                    "model_header is a header name (letters, digits, '-', '_'; at most 64), not a "
+                    "credential header; \"\" turns the hint off");
+        } else {
+            char *d = strdup(mh);
+            if (d != NULL) {
+                free(a->model_header);
+                a->model_header = d;
+            }
+        }
+    }
     uint64_t v;
     if (cfg_get_size(e, doc, sec, "max_token_bytes", JWT_HARD_MAX_TOKEN, &v) == 0) {
         if (v < 512)
@@ -913,6 +937,7 @@ void authn_unref(struct authn *a)
     free(a->required_scope_str);
     strv_free(&a->anon_roles);
     strv_free(&a->local_roles);
+    free(a->model_header);
     free(a);
 }
 
@@ -961,6 +986,14 @@ void authn_describe(const struct authn *a, void *file)
     }
     if (a->required_scopes.n > 0)
         fprintf(f, "  required scopes: %s\n", a->required_scope_str);
+    if (a->local_roles.n > 0) {
+        fprintf(f, "  local user (wrap) roles ");
+        print_list(f, &a->local_roles);
+        fprintf(f, "\n");
+    }
+    if (a->model_header[0] != '\0')
+        fprintf(f, "  model hint from header %s (unverified: policy may only narrow with it)\n",
+                a->model_header);
 }
 
 /* ---- runtime: key-set fetches ---- */
@@ -1937,4 +1970,11 @@ bool authn_anonymous_allowed(const struct authn *a)
 const char *authn_resource(const struct authn *a)
 {
     return a->resource;
+}
+
+const char *authn_model_header(const struct authn *a)
+{
+    if (a == NULL)
+        return AUTHN_DEFAULT_MODEL_HEADER;
+    return a->model_header[0] != '\0' ? a->model_header : NULL;
 }

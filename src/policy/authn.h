@@ -11,6 +11,7 @@
  *     anonymous: false                        # no credentials -> 401
  *     anonymous_roles: []
  *     local_roles: []                         # roles of the local user (wrap)
+ *     model_header: x-model-id                # model hint for the policy ("" : off)
  *     required_scopes: []                     # every JWT must carry them (403)
  *     scopes_supported: []                    # advertised in the metadata
  *     authorization_servers: []               # default: the jwt issuers
@@ -18,7 +19,6 @@
  *     resource_documentation: https://...     # metadata, optional
  *     resource_metadata_url: https://...      # default: derived from resource
  *     max_token_bytes: 8KiB
- *     token_cache: 1024                       # verified JWTs remembered; 0: off
  *     token_cache: 1024                       # verified JWTs remembered; 0: off
  *     api_keys:
  *       - name: alice-laptop                  # principal apikey:alice-laptop
@@ -86,6 +86,7 @@ struct http_request;
 #define AUTHN_MAX_SKEW_S          300u  /* clock_skew is at most this */
 #define AUTHN_DEFAULT_TOKEN_CACHE 1024u /* verified JWTs remembered (token_cache) */
 #define AUTHN_PRM_WELL_KNOWN      "/.well-known/oauth-protected-resource"
+#define AUTHN_DEFAULT_MODEL_HEADER "x-model-id"
 
 /* ---- configuration ---- */
 
@@ -196,6 +197,10 @@ int authn_challenge(const struct authn *a, const struct authn_result *res, struc
 struct identity *authn_local_identity(const struct authn *a);
 bool authn_anonymous_allowed(const struct authn *a);
 const char *authn_resource(const struct authn *a);
+/* The request header whose value is the model hint of the policy (auth.
+ * model_header, default "x-model-id"; unverified, may only narrow), or NULL
+ * when the configuration turned it off with "" (a may be NULL: the default). */
+const char *authn_model_header(const struct authn *a);
 
 /* ---- observation (metrics, audit) ---- */
 

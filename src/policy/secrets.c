@@ -38,6 +38,33 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct secret **reg;
 static size_t reg_n, reg_cap;
 
+/* Names of environment variables ${env:..} references have read (under
+ * reg_mu): child processes should not inherit them by accident. */
+#define SECRET_ENV_NAMES_MAX 256u
+static char *env_names[SECRET_ENV_NAMES_MAX];
+static size_t env_nnames;
+
+static void env_name_note(const char *name)
+{
+    pthread_mutex_lock(&reg_mu);
+    bool have = false;
+    for (size_t i = 0; i < env_nnames && !have; i++)
+        have = strcmp(env_names[i], name) == 0;
+    if (!have && env_nnames < SECRET_ENV_NAMES_MAX && (env_names[env_nnames] = strdup(name)) != NULL)
+        env_nnames++;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+bool secret_env_referenced(const char *name, size_t len)
+{
+    bool have = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < env_nnames && !have; i++)
+        have = strlen(env_names[i]) == len && memcmp(env_names[i], name, len) == 0;
+    pthread_mutex_unlock(&reg_mu);
+    return have;
+}
+
 static void log_scrub(char *line, size_t len)
 {
     secret_scrub(line, len);
@@ -366,6 +393,7 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
                 snprintf(err, errlen, "${env:%s}: environment variable %s is empty", name, name);
                 goto fail;
             }
+            env_name_note(name);
             if (buf_append_str(&b, v) < 0)
                 goto toolong;
             w = snprintf(label + lablen, sizeof(label) - lablen, "%s${env:%s}", lablen ? " " : "",

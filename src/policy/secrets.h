@@ -76,6 +76,12 @@ int secret_expand(const char *s, const char *basedir, struct secret **out, char 
 int secret_from_cfg(struct cfg_errors *e, const struct cfg_doc *doc, const json_t *parent,
                     const char *key, size_t index, bool require_ref, struct secret **out);
 
+/* True when a ${env:NAME} reference has read the variable `name` (name[0,
+ * len)) in this process: serve keeps such variables out of the environment
+ * its unsandboxed stdio servers inherit (a server that needs one gets it via
+ * its env: or credential:). At most 256 names are remembered. Thread-safe. */
+bool secret_env_referenced(const char *name, size_t len);
+
 /* Blanks (overwrites with '*') every occurrence of a registered secret in
  * p[0, n). Returns the number of occurrences. Thread-safe. */
 size_t secret_scrub(char *p, size_t n);

@@ -49,7 +49,8 @@ struct http_creq {
 
 struct http_client {
     struct event_base *base;
-    CURLM *multi;
+    CURLM *multi;                   /* made (and libcurl loaded) by the first request */
+    long max_host;
     struct event *timer;
     struct event *kick;
     char *ca_file;
@@ -491,35 +492,48 @@ static size_t cl_write_cb(char *p, size_t size, size_t n, void *ud)
 /* ------------------------------------------------------------------ */
 /* Client                                                             */
 
+/* libcurl is loaded and the multi handle made when the first request starts:
+ * a gateway whose upstreams and identity providers need no HTTP never maps
+ * libcurl and its libraries (several MiB of resident memory). */
+static int cl_ensure_multi(struct http_client *c, char *err, size_t errlen)
+{
+    if (c->multi != NULL)
+        return 0;
+    if (curl_dl_load(err, errlen) < 0) {
+        log_warnx("%s", err);
+        return -1;
+    }
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, cl_socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, cl_timerfn);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->max_host);
+    return 0;
+}
+
 struct http_client *http_client_new(struct event_base *base, const struct http_client_opts *o)
 {
-    char why[320];
-    if (curl_dl_load(why, sizeof(why)) < 0) {
-        log_warnx("%s", why);
-        return NULL;
-    }
     struct http_client *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->base = base;
-    c->multi = curl_multi_init();
+    c->max_host = o && o->max_host_connections ? (long)o->max_host_connections : 16;
     c->timer = event_new(base, -1, 0, cl_timer_cb, c);
     c->kick = event_new(base, -1, 0, cl_kick_cb, c);
     const char *ua = o && o->user_agent ? o->user_agent : "mcpwall/" MCPWALL_VERSION;
     c->ua = strdup(ua);
     if (o && o->ca_file)
         c->ca_file = strdup(o->ca_file);
-    if (c->multi == NULL || c->timer == NULL || c->kick == NULL || c->ua == NULL ||
+    if (c->timer == NULL || c->kick == NULL || c->ua == NULL ||
         (o && o->ca_file && c->ca_file == NULL)) {
         http_client_free(c);
         return NULL;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, cl_socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, cl_timerfn);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    long maxhost = o && o->max_host_connections ? (long)o->max_host_connections : 16;
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxhost);
     return c;
 }
 
@@ -565,6 +579,8 @@ struct http_creq *http_client_start(struct http_client *c, const struct http_cre
         snprintf(err, errlen, "only http:// and https:// URLs are allowed");
         return NULL;
     }
+    if (cl_ensure_multi(c, err, errlen) < 0)
+        return NULL;
     struct http_creq *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -93,7 +93,9 @@ struct http_creq_cbs {
     void (*on_done)(void *ud, struct http_creq *r, const struct http_cresult *res);
 };
 
-/* ca_file and user_agent are copied. base is borrowed. */
+/* ca_file and user_agent are copied. base is borrowed. libcurl is loaded
+ * (curl_dl.h) when the first request starts; that request fails with the
+ * reason when libcurl is missing. */
 struct http_client *http_client_new(struct event_base *base, const struct http_client_opts *o);
 /* Cancels every request (no callbacks) and frees. Close SSE streams first;
  * never call it from a callback of this client. NULL-safe. */

@@ -62,6 +62,42 @@ struct shttp_client {
 
 static const struct http_creq_cbs sc_post_cbs;
 static void sc_free(struct shttp_client *c);
+
+#define SC_MAX_XH 40
+
+/* Extra header lines may hold credentials: wiped before they are freed. */
+static void sc_xh_free(char **xh, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (xh[i] != NULL) {
+            explicit_bzero(xh[i], strlen(xh[i]));
+            free(xh[i]);
+        }
+    }
+    free(xh);
+}
+
+/* Copies a NULL-terminated list of header lines; NULL on a bad line or OOM. */
+static char **sc_xh_copy(const char *const *headers, size_t *n)
+{
+    size_t nh = 0;
+    for (const char *const *h = headers; h != NULL && *h != NULL; h++)
+        nh++;
+    *n = 0;
+    if (nh > SC_MAX_XH)
+        return NULL;
+    char **xh = calloc(nh + 1, sizeof(char *));
+    if (xh == NULL)
+        return NULL;
+    for (size_t i = 0; i < nh; i++) {
+        if (strpbrk(headers[i], "\r\n") != NULL || (xh[i] = strdup(headers[i])) == NULL) {
+            sc_xh_free(xh, i);
+            return NULL;
+        }
+    }
+    *n = nh;
+    return xh;
+}
 static void sc_initialize(struct shttp_client *c);
 
 /* ---- callbacks into the caller, with close-inside-callback safety ---- */
@@ -643,25 +679,12 @@ struct shttp_client *shttp_client_new(struct http_client *hc, const struct shttp
     c->max_reinit = o->max_reinit ? o->max_reinit : 3;
     c->no_get = o->no_get_stream;
     c->queue = calloc(c->max_queue, sizeof(*c->queue));
-    size_t nh = 0;
-    for (const char *const *h = o->headers; h != NULL && *h != NULL; h++)
-        nh++;
-    if (nh > 40) {
-        snprintf(err, errlen, "too many extra headers");
-        sc_free(c);
-        return NULL;
-    }
-    c->xh = calloc(nh + 1, sizeof(char *));
+    c->xh = sc_xh_copy(o->headers, &c->nxh);
     bool ok = c->url != NULL && c->queue != NULL && c->xh != NULL &&
               (o->ca_file == NULL || c->ca_file != NULL);
-    for (size_t i = 0; ok && i < nh; i++) {
-        if (strpbrk(o->headers[i], "\r\n") != NULL || (c->xh[i] = strdup(o->headers[i])) == NULL)
-            ok = false;
-        else
-            c->nxh++;
-    }
     if (!ok) {
-        snprintf(err, errlen, "bad option or out of memory");
+        snprintf(err, errlen, c->xh == NULL ? "bad or too many extra headers, or out of memory"
+                                            : "bad option or out of memory");
         sc_free(c);
         return NULL;
     }
@@ -729,9 +752,8 @@ static void sc_free(struct shttp_client *c)
     for (size_t i = 0; i < c->nq; i++)
         free(c->queue[i].msg);
     free(c->queue);
-    for (size_t i = 0; i < c->nxh; i++)
-        free(c->xh[i]);
-    free(c->xh);
+    if (c->xh != NULL)
+        sc_xh_free(c->xh, c->nxh);
     json_decref(c->init_params);
     free(c->sid);
     free(c->url);
@@ -759,6 +781,18 @@ void shttp_client_close(struct shttp_client *c)
     }
     if (c->depth == 0)
         sc_free(c);
+}
+
+int shttp_client_set_headers(struct shttp_client *c, const char *const *headers)
+{
+    size_t n;
+    char **xh = sc_xh_copy(headers, &n);
+    if (xh == NULL)
+        return -1;
+    sc_xh_free(c->xh, c->nxh);
+    c->xh = xh;
+    c->nxh = n;
+    return 0;
 }
 
 const char *shttp_client_session_id(const struct shttp_client *c)

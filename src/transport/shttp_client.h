@@ -70,6 +70,14 @@ int shttp_client_start(struct shttp_client *c, const json_t *init_params);
 /* Sends one JSON-RPC message (copied). 0, or -1 when it is not one message,
  * too large, the queue is full, or the session failed. */
 int shttp_client_send(struct shttp_client *c, const char *msg, size_t len);
+/* Replaces the extra header lines (copied; the old ones are wiped): every
+ * request started from now on carries these, including the client's own
+ * (re-initialize, resumption, DELETE); a standalone GET stream already open
+ * keeps the lines it was opened with.
+ * For credentials that change, such as OAuth tokens refreshed before they
+ * expire: set them before shttp_client_send. At most 40 lines, no CR/LF.
+ * 0, or -1 (then the old ones stay). */
+int shttp_client_set_headers(struct shttp_client *c, const char *const *headers);
 /* Sends DELETE for the session (not waited for), stops everything and frees.
  * No callback runs afterwards. Safe inside the client's callbacks. NULL-safe. */
 void shttp_client_close(struct shttp_client *c);

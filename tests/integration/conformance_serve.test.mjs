@@ -1,21 +1,25 @@
 // The official MCP conformance runner against `mcpwall serve` fronting the
 // project's conformance server (examples/servers/conformance over stdio):
-// every 2025-11-25 server scenario must pass through the gateway, including
+// every 2025-11-25 server scenario must pass through the gateway (anonymous
+// access configured: the runner sends no credentials), including
 // sampling, elicitation, progress, logging, subscriptions and DNS-rebinding
 // protection (which the gateway's own listener provides here).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { BUILDDIR, assertNoSanitizerReport, mcpwall, startServe, tmpdir } from "./lib/mcp.mjs";
+import { BUILDDIR, assertNoSanitizerReport, mcpwall, startServe, tmpdir, writeFile } from "./lib/mcp.mjs";
 import { expectedScenarios, runServerScenarios } from "./lib/conformance.mjs";
 
 const SERVER = path.join(BUILDDIR, "examples/servers/conformance/mcp-conformance-server");
 const SPEC = "2025-11-25";
-const audit = `${tmpdir()}/audit.jsonl`;
+const dir = tmpdir();
+const audit = `${dir}/audit.jsonl`;
+// The conformance runner sends no credentials: anonymous access, said explicitly.
+const cfg = writeFile(dir, "serve.yaml", "version: 1\nauth: {anonymous: true}\npolicy: {default: allow}\n");
 let gw;
 
 before(async () => {
-  gw = await startServe(["--listen", "127.0.0.1:0", "--audit", audit, "--", SERVER]);
+  gw = await startServe(["-c", cfg, "--listen", "127.0.0.1:0", "--audit", audit, "--", SERVER]);
 });
 after(async () => {
   await gw?.stop();

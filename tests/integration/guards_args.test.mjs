@@ -29,6 +29,7 @@ const policy = `
 `;
 const wrapCfg = writeFile(dir, "wrap.yaml", `version: 1\npolicy:${policy}`);
 const serveCfg = writeFile(dir, "serve.yaml", `version: 1
+auth: {anonymous: true}
 listen: {address: "127.0.0.1:0"}
 audit: {file: "${dir}/serve-audit.jsonl"}
 servers:

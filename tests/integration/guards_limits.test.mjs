@@ -12,7 +12,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { connect, connectHttp, freePort, mcpwall, npmServer, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
+import { apiKey, authYaml, bearer, connect, connectHttp as connectAnon, freePort, mcpwall, npmServer, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
 
 const dir = fs.realpathSync(tmpdir());
 const server = npmServer("mcp-server-everything");
@@ -26,7 +26,11 @@ rate_limits:
     - {name: sums, tool: get-sum, window: 1d, calls: 2}
 `;
 const wrapCfg = writeFile(dir, "wrap.yaml", `version: 1\npolicy: {default: allow}\n${limits}`);
+// Callers of serve authenticate with an API key: the limits key by its identity.
+const key = apiKey("it");
+const connectHttp = (url) => connectAnon(url, { headers: bearer(key) });
 const serveYaml = (name, extra = "") => writeFile(dir, `${name}.yaml`, `version: 1
+${authYaml(key)}
 listen: {address: "127.0.0.1:0"}
 admin: {address: "127.0.0.1:0"}
 audit: {file: "${dir}/${name}-audit.jsonl"}

@@ -40,6 +40,7 @@ const strictResults = `
 const wrapDefault = writeFile(dir, "wrap-default.yaml", "version: 1\npolicy: {default: allow}\n");
 const wrapStrict = writeFile(dir, "wrap-strict.yaml", `version: 1\npolicy: {default: allow}\nresults:${strictResults}`);
 const serveCfg = writeFile(dir, "serve.yaml", `version: 1
+auth: {anonymous: true}
 listen: {address: "127.0.0.1:0"}
 admin: {address: "127.0.0.1:0"}
 audit: {file: "${dir}/serve-audit.jsonl"}

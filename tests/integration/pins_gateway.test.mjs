@@ -95,6 +95,7 @@ test("wrap: on_new: block refuses tools the lockfile never saw", async () => {
 
 test("serve: per server, the changed tool is hidden and refused while the other server works", async () => {
   const conf = writeFile(dir, "serve.yaml", `version: 1
+auth: {anonymous: true}
 listen: {address: "127.0.0.1:0"}
 audit: {file: "${dir}/serve-audit.jsonl"}
 policy: {default: allow}

@@ -9,12 +9,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { CreateMessageRequestSchema, ElicitRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { NODE_BIN, assertNoSanitizerReport, connect, connectHttp, freePort, listAll, mcpwall, npmServer, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
+import { NODE_BIN, apiKey, assertNoSanitizerReport, authYaml, bearer, connect, connectHttp, freePort, listAll, mcpwall, npmServer, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
 
 const dir = tmpdir();
 const share = fs.realpathSync(fs.mkdtempSync(path.join(dir, "share-")));
 fs.writeFileSync(path.join(share, "hello.txt"), "hello from the share\n");
 const audit = `${dir}/audit.jsonl`;
+// Clients authenticate with an API key made by `mcpwall keygen`.
+const key = apiKey("it");
 let evhttp, gw, cli;
 
 before(async () => {
@@ -25,6 +27,7 @@ before(async () => {
   await waitFor(() => /listening on port/.test(everr), 20000, "server-everything HTTP mode");
   const cfg = writeFile(dir, "serve.yaml", `
 version: 1
+${authYaml(key)}
 listen: {address: "127.0.0.1:0"}
 admin: {address: "127.0.0.1:0"}
 audit: {file: "${audit}"}
@@ -48,7 +51,7 @@ servers:
 `);
   assert.equal(mcpwall("check", "-c", cfg, "-q").status, 0);
   gw = await startServe(["-c", cfg]);
-  cli = await connectHttp(gw.url, { capabilities: { sampling: {}, elicitation: {} } });
+  cli = await connectHttp(gw.url, { capabilities: { sampling: {}, elicitation: {} }, headers: bearer(key) });
   cli.client.setRequestHandler(CreateMessageRequestSchema, async (r) => ({
     model: "test", role: "assistant", content: { type: "text", text: `canned: ${r.params.messages[0].content.text}` },
   }));
@@ -126,18 +129,18 @@ test("resources are paged across servers and read through their mapped URIs", as
 
 test("the MCP Inspector CLI lists and calls tools through the gateway", async () => {
   const insp = npmServer("mcp-inspector")[0];
-  const list = spawnSync(insp, ["--cli", gw.url, "--transport", "http", "--method", "tools/list"], { encoding: "utf8", timeout: 60000 });
+  const list = spawnSync(insp, ["--cli", gw.url, "--transport", "http", "--header", `Authorization: Bearer ${key.key}`, "--method", "tools/list"], { encoding: "utf8", timeout: 60000 });
   assert.equal(list.status, 0, list.stderr);
   const tools = JSON.parse(list.stdout).tools.map((t) => t.name);
   assert.ok(tools.includes("everything__echo"));
-  const call = spawnSync(insp, ["--cli", gw.url, "--transport", "http", "--method", "tools/call", "--tool-name", "everything__echo", "--tool-arg", "message=from the inspector"],
+  const call = spawnSync(insp, ["--cli", gw.url, "--transport", "http", "--header", `Authorization: Bearer ${key.key}`, "--method", "tools/call", "--tool-name", "everything__echo", "--tool-arg", "message=from the inspector"],
     { encoding: "utf8", timeout: 60000 });
   assert.equal(call.status, 0, call.stderr);
   assert.match(call.stdout, /from the inspector/);
 });
 
 test("mcp-remote bridges a stdio host to the gateway", async () => {
-  const bridge = await connect({ server: [path.join(NODE_BIN, "mcp-remote"), gw.url, "--transport", "http-only"], wrap: false });
+  const bridge = await connect({ server: [path.join(NODE_BIN, "mcp-remote"), gw.url, "--transport", "http-only", "--header", `Authorization:Bearer ${key.key}`], wrap: false });
   try {
     const names = (await bridge.client.listTools()).tools.map((t) => t.name);
     assert.ok(names.includes("fs__read_text_file"));

@@ -8,12 +8,16 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { MISBEHAVE, assertNoSanitizerReport, connectHttp, mcpwall, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
+import { MISBEHAVE, apiKey, assertNoSanitizerReport, authYaml, bearer, connectHttp as connectAnon, mcpwall, readAudit, startServe, tmpdir, waitFor, writeFile } from "./lib/mcp.mjs";
 
 const dir = tmpdir();
 const audit = `${dir}/audit.jsonl`;
-const cfgText = (rule) => `
+// The client authenticates with an API key; a second key is revoked by the reload test.
+const key = apiKey("it");
+const revoked = apiKey("revoked");
+const cfgText = (rule, keys = [key, revoked]) => `
 version: 1
+${authYaml(...keys)}
 listen: {address: "127.0.0.1:0"}
 audit: {file: "${audit}", flush_interval: 0}
 namespacing: always
@@ -36,7 +40,8 @@ after(async () => {
   await gw?.stop();
 });
 
-const JSON_HDRS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+const JSON_HDRS = { "content-type": "application/json", accept: "application/json, text/event-stream", ...bearer(key) };
+const connectHttp = (url, opts = {}) => connectAnon(url, { ...opts, headers: { ...bearer(key), ...(opts.headers ?? {}) } });
 const init = { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } };
 
 async function rawSession() {
@@ -58,9 +63,9 @@ test("malformed and out-of-place HTTP gets the right status and a JSON-RPC body"
   r = await post('[{"jsonrpc":"2.0","id":1,"method":"ping"}]');
   assert.equal(r.status, 400);
   assert.equal((await r.json()).error.data.reason, "batch_not_supported");
-  r = await post(JSON.stringify(init), { "content-type": "application/json", accept: "application/json" });
+  r = await post(JSON.stringify(init), { "content-type": "application/json", accept: "application/json", ...bearer(key) });
   assert.equal(r.status, 406);
-  r = await post(JSON.stringify(init), { "content-type": "text/plain", accept: "application/json, text/event-stream" });
+  r = await post(JSON.stringify(init), { "content-type": "text/plain", accept: "application/json, text/event-stream", ...bearer(key) });
   assert.equal(r.status, 415);
   r = await post(JSON.stringify(init), { ...JSON_HDRS, origin: "https://evil.example" });
   assert.equal(r.status, 403);
@@ -68,10 +73,13 @@ test("malformed and out-of-place HTTP gets the right status and a JSON-RPC body"
   assert.equal(r.status, 413);
   r = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
   assert.equal(r.status, 400, "no session");
+  r = await post(JSON.stringify(init), { "content-type": "application/json", accept: "application/json, text/event-stream" });
+  assert.equal(r.status, 401, "no credentials");
+  assert.match(r.headers.get("www-authenticate"), /^Bearer /);
   r = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }), { ...JSON_HDRS, "mcp-session-id": "A".repeat(32) });
   assert.equal(r.status, 404, "forged session");
   const sid = await rawSession();
-  assert.equal((await fetch(gw.url, { method: "DELETE", headers: { "mcp-session-id": sid } })).status, 200);
+  assert.equal((await fetch(gw.url, { method: "DELETE", headers: { "mcp-session-id": sid, ...bearer(key) } })).status, 200);
   r = await post(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }), { ...JSON_HDRS, "mcp-session-id": sid });
   assert.equal(r.status, 404, "ended session");
   r = await fetch(gw.url, { method: "PUT", headers: JSON_HDRS, body: "{}" });
@@ -144,11 +152,17 @@ test("a client that leaves mid-call has its request cancelled upstream", async (
 test("SIGHUP reloads the policy; an invalid file keeps the old one", async () => {
   const c = await connectHttp(gw.url);
   await c.client.callTool({ name: "bad__echo", arguments: { text: "allowed" } });
-  fs.writeFileSync(cfg, cfgText("deny"));
+  const before = await connectAnon(gw.url, { headers: bearer(revoked) });
+  await before.client.close();
+  fs.writeFileSync(cfg, cfgText("deny", [key]));
   gw.proc.kill("SIGHUP");
   await waitFor(() => /configuration reloaded/.test(gw.stderr()), 5000, "reload");
   await assert.rejects(c.client.callTool({ name: "bad__echo", arguments: { text: "now denied" } }),
     (e) => e.code === -32010 && e.data.rule === "switch");
+  // The reloaded auth: section no longer has the revoked key; the kept one still works.
+  const r = await fetch(gw.url, { method: "POST", headers: { ...JSON_HDRS, ...bearer(revoked) }, body: JSON.stringify(init) });
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get("www-authenticate"), /invalid_token/);
   fs.writeFileSync(cfg, "version: 1\npolicy: {default: perhaps}\n");
   gw.proc.kill("SIGHUP");
   await waitFor(() => /new configuration is invalid; keeping the current one/.test(gw.stderr()), 5000, "refused reload");

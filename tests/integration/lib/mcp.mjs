@@ -67,6 +67,25 @@ export function mcpwall(...args) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A new API key from `mcpwall keygen`: { name, key, hash, roles }. The
+ * configuration takes { name, hash, roles }; clients send the key. */
+export function apiKey(name = "it", ...roles) {
+  const r = spawnSync(MCPWALL, ["keygen", "--json", "--name", name, ...roles.flatMap((x) => ["--role", x])], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`mcpwall keygen: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The YAML `auth:` section admitting these keys (flow style, one line). */
+export function authYaml(...keys) {
+  const entries = keys.map((k) => `{name: ${k.name}, hash: "${k.hash}", roles: [${k.roles.join(", ")}]}`);
+  return `auth: {api_keys: [${entries.join(", ")}]}`;
+}
+
+/** Request headers that authenticate with an API key. */
+export function bearer(k) {
+  return { Authorization: `Bearer ${k.key}` };
+}
+
 /** Parses an audit log into records. */
 export function readAudit(file) {
   return fs

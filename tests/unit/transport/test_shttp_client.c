@@ -1,7 +1,8 @@
 /* The MCP Streamable HTTP client session against our server (test app) on
  * the same loop: handshake, JSON and SSE answers, a server->client request
  * answered by the caller, the GET stream, resume of an interrupted stream,
- * re-initialization after a 404, synthesized errors, DELETE on close. */
+ * re-initialization after a 404, synthesized errors, DELETE on close, extra
+ * headers replaced between requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +223,62 @@ static void test_handshake_and_calls(void **state)
     env_stop(&e);
 }
 
+/* The auth hook sees each request's X-Cred header (credentials that change,
+ * such as refreshed tokens, are set with shttp_client_set_headers). */
+static char g_seen[16][32];
+static size_t g_nseen;
+
+static enum http_auth_verdict see_cred(void *ud, struct http_request *req)
+{
+    (void)ud;
+    const char *v = http_request_header(req, "x-cred");
+    if (g_nseen < 16)
+        snprintf(g_seen[g_nseen++], sizeof(g_seen[0]), "%s", v != NULL ? v : "-");
+    return HTTP_AUTH_ALLOW;
+}
+
+static void test_set_headers(void **state)
+{
+    (void)state;
+    struct env e;
+    struct shttp_opts so = {.auth = true};
+    env_start(&e, &so);
+    http_listener_set_auth(e.l, see_cred, NULL);
+    g_nseen = 0;
+    static const char *const first[] = {"X-Cred: one", NULL};
+    struct shttp_client_opts o = {.headers = first, .no_get_stream = true};
+    struct sess s;
+    open_client(&e, &s, &o);
+    run_until(&e, is_ready, &s);
+    assert_false(s.failed);
+    assert_true(g_nseen >= 1);
+    static const char *const bad[] = {"X-Cred: two\r\nX-Evil: 1", NULL};
+    assert_int_equal(shttp_client_set_headers(s.c, bad), -1); /* the old ones stay */
+    static const char *const second[] = {"X-Cred: two", NULL};
+    assert_int_equal(shttp_client_set_headers(s.c, second), 0);
+    csend(&s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+    wait_for(&e, &s, "\"tools\":[");
+    /* The handshake (initialize, notifications/initialized) carried the first
+     * value, the later request the second; never the refused line. */
+    size_t ones = 0, twos = 0;
+    for (size_t i = 0; i < g_nseen; i++) {
+        ones += strcmp(g_seen[i], "one") == 0;
+        twos += strcmp(g_seen[i], "two") == 0;
+    }
+    assert_int_equal(twos, 1);
+    assert_int_equal(ones + twos, g_nseen);
+    assert_true(ones >= 1);
+    size_t before = g_nseen;
+    assert_int_equal(shttp_client_set_headers(s.c, NULL), 0); /* none at all */
+    csend(&s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}");
+    wait_for(&e, &s, "\"id\":2");
+    assert_int_equal(g_nseen, before + 1);
+    assert_string_equal(g_seen[before], "-");
+    shttp_client_close(s.c);
+    json_decref(s.got);
+    env_stop(&e);
+}
+
 static void test_resume_interrupted_answer(void **state)
 {
     (void)state;
@@ -356,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_resume_interrupted_answer),
         cmocka_unit_test(test_reinitialize_on_404),
         cmocka_unit_test(test_synthesized_errors),
+        cmocka_unit_test(test_set_headers),
     };
     if (getenv("TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("TEST_FILTER"));
