@@ -394,7 +394,7 @@ const uint8_t detect_lc[256] = {
 #undef LC8
 
 /* Bytes that may begin a known token prefix (see detect_secret.c). */
-static const uint8_t prefix_first[256] = {
+const uint8_t detect_prefix_first[256] = {
     /* first bytes of the token prefixes in detect_secret.c */
     ['A'] = 1, ['G'] = 1, ['P'] = 1, ['S'] = 1, ['d'] = 1, ['e'] = 1, ['g'] = 1, ['h'] = 1,
     ['n'] = 1, ['p'] = 1, ['r'] = 1, ['s'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
@@ -446,18 +446,94 @@ static inline size_t word_end(const unsigned char *p, size_t n, size_t i, unsign
 static bool has_high_bytes(const unsigned char *p, size_t n)
 {
     size_t i = 0;
+    /* 256 bytes per step, a loop the compiler vectorizes */
+    for (; i + 256 <= n; i += 256) {
+        uint64_t acc = 0;
+        for (size_t k = 0; k < 256; k += 8) {
+            uint64_t w;
+            memcpy(&w, p + i + k, 8);
+            acc |= w;
+        }
+        if (acc & 0x8080808080808080ull)
+            return true;
+    }
     uint64_t acc = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
         acc |= w;
-        if ((i & 0x3ff) == 0x3f8 && (acc & 0x8080808080808080ull) != 0)
-            return true;
     }
     for (; i < n; i++)
         acc |= p[i];
     return (acc & 0x8080808080808080ull) != 0;
 }
+
+/* Token prefixes, IBANs and numbers at a word boundary. */
+static inline void pass_prefix(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    const unsigned char *p = s->p;
+    size_t n = s->n;
+    unsigned char c = p[i];
+    if (i > 0 && d_alnum(p[i - 1]))
+        return;
+    /* Token prefixes are followed by '-' '.' '=' '/' or sit in words that
+     * mix case, digits or '_' (a plain word never starts a token); digits
+     * start card, phone and SSN checks. */
+    uint8_t pf = detect_prefix_first[c];
+    if (pf == 2) {
+        /* a number worth parsing: 3 digits then - . ) or space (phone, SSN,
+         * card group), 4 digits then a separator (card group) or 13-19
+         * digits (card) */
+        size_t r = j - i;
+        unsigned char nx = j < n ? p[j] : 0;
+        if ((r == 3 && (nx == '-' || nx == '.' || nx == ' ')) ||
+            (r == 4 && (nx == '-' || nx == ' ')) || (r >= 13 && r <= 19))
+            sec_word_start(s, i);
+    } else if ((acc & (C_DIGIT | C_UPPER | C_UNDER)) ||
+               (j < n && (p[j] == '-' || p[j] == '.' || p[j] == '=' || p[j] == '/'))) {
+        if (pf == 1)
+            sec_word_start(s, i);
+        else if (d_upper(c) && j - i >= 4 && d_upper(p[i + 1]) && d_digit(p[i + 2]))
+            sec_iban(s, i);
+    }
+}
+
+/* "Bearer <token>" */
+static inline void pass_bearer(struct dscan *s, size_t i, size_t j)
+{
+    const unsigned char *p = s->p;
+    if (j - i == 6 && (p[i] | 0x20) == 'b' && (p[i + 1] | 0x20) == 'e' &&
+        (p[i + 2] | 0x20) == 'a' && (p[i + 3] | 0x20) == 'r' && (p[i + 4] | 0x20) == 'e' &&
+        (p[i + 5] | 0x20) == 'r')
+        sec_bearer(s, j);
+}
+
+void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    const unsigned char *p = s->p;
+    pass_prefix(s, i, j, acc);
+    if (s->collect && (((acc | detect_cls[p[i]]) & C_UNDER) || inj_maybe(s->ds, p + i, j - i))) {
+        bool has_us;
+        uint32_t h = word_hash_us(p + i, j - i, s->n - i, &has_us);
+        if ((has_us || inj_bloom(s->ds, h)) && inj_word(s, p, i, j, h, has_us) < 0)
+            s->err = -1;
+    }
+    pass_bearer(s, i, j);
+}
+
+/* Trigger words only add to s->hits: a caller may look them up apart, in
+ * any order with the secret checks, which add findings. */
+void dpass_sec(struct dscan *s, size_t i, size_t j, unsigned acc)
+{
+    pass_prefix(s, i, j, acc);
+    pass_bearer(s, i, j);
+}
+
+/* Fast-path re-entry: after a stretch shorter than this, the byte pass goes
+ * on alone for FAST_BACKOFF bytes (dense markup, numbers or attacks would
+ * otherwise pay for block classification at every special byte). */
+#define FAST_SHORT 32
+#define FAST_BACKOFF 48
 
 static void byte_pass(struct dscan *s)
 {
@@ -465,50 +541,25 @@ static void byte_pass(struct dscan *s)
     size_t n = s->n;
     size_t i = 0;
     size_t b64 = SIZE_MAX; /* start of the current base64-alphabet run */
+    bool fast = s->ds->impl != DETECT_IMPL_REF;
+    size_t next_fast = 0; /* first offset where the fast path may run again */
 
     while (i < n && s->err == 0) {
+        if (fast && b64 == SIZE_MAX && i >= next_fast && n - i > 64) {
+            size_t r = dfast_run(s, i);
+            next_fast = r - i < FAST_SHORT ? r + FAST_BACKOFF : r;
+            i = r;
+            if (s->err != 0)
+                break;
+        }
         unsigned char c = p[i];
         unsigned k = detect_cls[c];
         if (k & C_WORD) {
             unsigned acc = 0; /* classes of the bytes after the first */
             size_t j = word_end(p, n, i, &acc);
-
             if (b64 == SIZE_MAX)
                 b64 = i;
-            bool boundary = i == 0 || !d_alnum(p[i - 1]);
-            /* Token prefixes are followed by '-' '.' '=' '/' or sit in words
-             * that mix case, digits or '_' (a plain word never starts a
-             * token); digits start card, phone and SSN checks. */
-            if (boundary) {
-                uint8_t pf = prefix_first[c];
-                if (pf == 2) {
-                    /* a number worth parsing: 3 digits then - . ) or space
-                     * (phone, SSN, card group), 4 digits then a separator
-                     * (card group) or 13-19 digits (card) */
-                    size_t r = j - i;
-                    unsigned char nx = j < n ? p[j] : 0;
-                    if ((r == 3 && (nx == '-' || nx == '.' || nx == ' ')) ||
-                        (r == 4 && (nx == '-' || nx == ' ')) || (r >= 13 && r <= 19))
-                        sec_word_start(s, i);
-                } else if ((acc & (C_DIGIT | C_UPPER | C_UNDER)) ||
-                           (j < n && (p[j] == '-' || p[j] == '.' || p[j] == '=' || p[j] == '/'))) {
-                    if (pf == 1)
-                        sec_word_start(s, i);
-                    else if (d_upper(c) && j - i >= 4 && d_upper(p[i + 1]) && d_digit(p[i + 2]))
-                        sec_iban(s, i);
-                }
-            }
-            if (s->collect && (((acc | k) & C_UNDER) || inj_maybe(s->ds, p + i, j - i))) {
-                bool has_us;
-                uint32_t h = word_hash_us(p + i, j - i, n - i, &has_us);
-                if ((has_us || inj_bloom(s->ds, h)) && inj_word(s, p, i, j, h, has_us) < 0)
-                    s->err = -1;
-            }
-            /* "Bearer <token>" */
-            if (j - i == 6 && (c | 0x20) == 'b' && (p[i + 1] | 0x20) == 'e' &&
-                (p[i + 2] | 0x20) == 'a' && (p[i + 3] | 0x20) == 'r' &&
-                (p[i + 4] | 0x20) == 'e' && (p[i + 5] | 0x20) == 'r')
-                sec_bearer(s, j);
+            dpass_word(s, i, j, acc);
             i = j;
             continue;
         }
@@ -586,6 +637,12 @@ static void byte_pass(struct dscan *s)
 
 /* ------------------------------------------------------------------ sets */
 
+static void fshape_add(struct detect_set *ds, const unsigned char *w, size_t n)
+{
+    unsigned sh = fshape_of(w, n);
+    ds->fshape[sh / 64] |= 1ull << (sh % 64);
+}
+
 struct detect_set *detect_set_new(char *err, size_t errlen)
 {
     struct detect_set *ds = calloc(1, sizeof(*ds));
@@ -607,6 +664,13 @@ struct detect_set *detect_set_new(char *err, size_t errlen)
         detect_set_free(ds);
         return NULL;
     }
+    /* the fast path visits trigger words and "bearer" (dpass_word) */
+    for (size_t t = 0; t <= ds->trig_mask; t++)
+        if (ds->trig[t].used)
+            fshape_add(ds, (const unsigned char *)ds->trig[t].word, ds->trig[t].len);
+    fshape_add(ds, (const unsigned char *)"bearer", 6);
+    dfast_init();
+    ds->impl = detect_impl_best();
     return ds;
 }
 
@@ -739,11 +803,15 @@ static void mask_evidence(struct dscan *s)
     }
 }
 
+/* Trigger hits of a short text fit here (no allocation). */
+#define SMALL_HITS 32
+
 static int scan_run(struct dscan *s)
 {
-    s->md = pcre2_match_data_create(16, NULL);
-    if (s->md == NULL)
-        return -1;
+    struct trig_hit small[SMALL_HITS];
+    s->hits = small;
+    s->caphits = SMALL_HITS;
+    s->hits_own = false;
     s->ip = s->p;
     s->in = s->n;
     /* Injection patterns must see through look-alike letters and invisible
@@ -763,36 +831,26 @@ static int scan_run(struct dscan *s)
     s->collect = !full;
     if (s->err == 0)
         byte_pass(s);
-    /* PCRE2's JIT reads up to 16 bytes past the subject (SIMD): the
-     * patterns run on a copy with zeroed padding, never past the caller's
-     * buffer */
-    unsigned char *padded = NULL;
-    if (s->err == 0 && !full) {
-        padded = malloc(s->n + DETECT_PAD);
-        if (padded == NULL) {
-            s->err = -1;
-        } else {
-            memcpy(padded, s->p, s->n);
-            memset(padded + s->n, 0, DETECT_PAD);
-            s->ip = padded;
-        }
-    }
     if (s->err == 0 && full) {
         if (hid_fold_range(s, 0, s->n) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     } else if (s->err == 0) {
-        scan_sparse_folds(s, spots, ns, padded);
+        scan_sparse_folds(s, spots, ns, s->p);
     }
     free(spots);
-    free(padded);
-    pcre2_match_data_free(s->md);
+    free(s->padded);
+    if (s->md != NULL)
+        pcre2_match_data_free(s->md);
     free(s->fold);
     free(s->seg);
-    free(s->hits);
+    if (s->hits_own)
+        free(s->hits);
+    s->padded = NULL;
     s->md = NULL;
     s->fold = NULL;
     s->seg = NULL;
     s->hits = NULL;
+    s->hits_own = false;
     if (s->out->n > s->base + 1) {
         qsort(s->out->v + s->base, s->out->n - s->base, sizeof(struct detect_finding),
               cmp_finding);
@@ -808,14 +866,15 @@ int detect_scan_text(const struct detect_set *ds, enum detect_context ctx, const
     MW_ASSERT(ds != NULL && out != NULL && (unsigned)ctx < DETECT_CTX__COUNT);
     if (text == NULL || len == 0)
         return 0;
-    memset(&s, 0, sizeof(s));
-    s.ds = ds;
-    s.ctx = ctx;
-    s.p = (const unsigned char *)text;
-    s.n = len < DETECT_MAX_SCAN ? len : DETECT_MAX_SCAN;
-    s.pointer = pointer;
-    s.out = out;
-    s.base = out->n;
+    s = (struct dscan){
+        .ds = ds,
+        .ctx = ctx,
+        .p = (const unsigned char *)text,
+        .n = len < DETECT_MAX_SCAN ? len : DETECT_MAX_SCAN,
+        .pointer = pointer,
+        .out = out,
+        .base = out->n,
+    };
     s.has_high = has_high_bytes(s.p, s.n);
     return scan_run(&s);
 }

@@ -744,31 +744,12 @@ static struct trig_entry *trig_slot(struct detect_set *ds, const char *w, size_t
             e->len = (uint8_t)n;
             for (size_t k = 0; k < n; k++)
                 e->word[k] = (char)detect_lc[(unsigned char)w[k]];
+            ds->tkey[i].hash = h;
+            ds->tkey[i].len = (uint8_t)n;
             return e;
         }
         if (e->hash == h && e->len == n && memcmp(e->word, w, n) == 0)
             return e;
-        i = (i + 1) & ds->trig_mask;
-    }
-}
-
-const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds, const unsigned char *w,
-                                            size_t len, uint32_t h)
-{
-    if (!(ds->bloom[(h >> 16) / 64] & (1ull << ((h >> 16) % 64))))
-        return NULL;
-    size_t i = h & ds->trig_mask;
-    for (;;) {
-        const struct trig_entry *e = &ds->trig[i];
-        if (!e->used)
-            return NULL;
-        if (e->hash == h && e->len == len) {
-            size_t k = 0;
-            while (k < len && (unsigned char)e->word[k] == detect_lc[w[k]])
-                k++;
-            if (k == len)
-                return e;
-        }
         i = (i + 1) & ds->trig_mask;
     }
 }
@@ -806,8 +787,10 @@ static int add_anchor(void *ud, const char *w, size_t n)
         return -1;
     }
     struct trig_entry *e = trig_slot(a->ds, w, n, true);
+    struct trig_key *key = &a->ds->tkey[e - a->ds->trig];
     if (a->cls != 0) {
         e->classes |= a->cls;
+        key->classes = e->classes;
         return 0;
     }
     if (e->npats >= TRIG_MAX_PATS) {
@@ -818,6 +801,7 @@ static int add_anchor(void *ud, const char *w, size_t n)
         if (e->pats[k] == a->pat)
             return 0;
     e->pats[e->npats++] = (uint8_t)a->pat;
+    key->npats = e->npats;
     return 0;
 }
 
@@ -838,6 +822,49 @@ static pcre2_code *compile_re(const char *re, uint32_t opts, char *err, size_t e
     return c;
 }
 
+/* Whether pattern pt runs in context ctx. */
+static bool pat_on(const struct inj_pattern *pt, enum detect_context ctx)
+{
+    return !(pt->sev[ctx] == OFF ||
+             (pt->sev[ctx] == 0 && detect_rule_info(pt->rule)->severity[ctx] == DETECT_SEV_NONE));
+}
+
+/* Lays out the patterns of every trigger word in ds->refs. */
+static int inj_refs(struct detect_set *ds, char *err, size_t errlen)
+{
+    size_t total = 0;
+    for (size_t t = 0; t <= ds->trig_mask; t++)
+        total += ds->trig[t].npats;
+    if (total > UINT16_MAX) {
+        snprintf(err, errlen, "too many pattern references");
+        return -1;
+    }
+    ds->refs = calloc(total != 0 ? total : 1, sizeof(*ds->refs));
+    if (ds->refs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t o = 0;
+    for (size_t t = 0; t <= ds->trig_mask; t++) {
+        const struct trig_entry *e = &ds->trig[t];
+        ds->tkey[t].ref0 = (uint16_t)o;
+        for (size_t k = 0; k < e->npats; k++) {
+            const struct inj_pattern *pt = &ds->pat[e->pats[k]];
+            struct pat_ref *r = &ds->refs[o++];
+            r->need = pt->need;
+            r->any = pt->any;
+            r->back = pt->back;
+            r->fwd = pt->fwd;
+            r->pat = e->pats[k];
+            for (unsigned c = 0; c < DETECT_CTX__COUNT; c++)
+                if (pat_on(pt, (enum detect_context)c))
+                    r->on |= (uint8_t)(1u << c);
+            r->anch = (pt->flags & P_ANCH) != 0;
+        }
+    }
+    return 0;
+}
+
 int inj_compile(struct detect_set *ds, char *err, size_t errlen)
 {
     size_t np = sizeof(pats) / sizeof(pats[0]);
@@ -845,9 +872,10 @@ int inj_compile(struct detect_set *ds, char *err, size_t errlen)
         snprintf(err, errlen, "too many injection patterns");
         return -1;
     }
-    size_t cap = 2048;
+    size_t cap = 2048; /* about 600 words: a third full, probes stay short */
     ds->trig = calloc(cap, sizeof(*ds->trig));
-    if (ds->trig == NULL) {
+    ds->tkey = calloc(cap, sizeof(*ds->tkey));
+    if (ds->trig == NULL || ds->tkey == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -896,7 +924,7 @@ int inj_compile(struct detect_set *ds, char *err, size_t errlen)
         if (each_word(cotrig[i].words, add_anchor, &a) < 0)
             return -1;
     }
-    return 0;
+    return inj_refs(ds, err, errlen);
 }
 
 void inj_free(struct detect_set *ds)
@@ -907,26 +935,26 @@ void inj_free(struct detect_set *ds)
     }
     ds->npat = 0;
     free(ds->trig);
+    free(ds->tkey);
+    free(ds->refs);
     ds->trig = NULL;
+    ds->tkey = NULL;
+    ds->refs = NULL;
 }
 
 /* ------------------------------------------------------------------ scanning */
 
-static int hit_push(struct dscan *s, size_t pos, size_t len, const struct trig_entry *te)
+int inj_hits_grow(struct dscan *s)
 {
-    if (s->nhits == s->caphits) {
-        size_t nc = s->caphits != 0 ? s->caphits * 2 : 64;
-        struct trig_hit *nh = realloc(s->hits, nc * sizeof(*nh));
-        if (nh == NULL)
-            return -1;
-        s->hits = nh;
-        s->caphits = nc;
-    }
-    s->hits[s->nhits].pos = (uint32_t)pos;
-    s->hits[s->nhits].len = (uint8_t)len;
-    s->hits[s->nhits].te = (uint16_t)(te - s->ds->trig);
-    s->hits[s->nhits].pad = 0;
-    s->nhits++;
+    size_t nc = s->caphits >= 32 ? s->caphits * 2 : 64;
+    struct trig_hit *nh = realloc(s->hits_own ? s->hits : NULL, nc * sizeof(*nh));
+    if (nh == NULL)
+        return -1;
+    if (!s->hits_own && s->nhits > 0)
+        memcpy(nh, s->hits, s->nhits * sizeof(*nh));
+    s->hits = nh;
+    s->caphits = nc;
+    s->hits_own = true;
     return 0;
 }
 
@@ -934,8 +962,8 @@ int inj_word(struct dscan *s, const unsigned char *p, size_t i, size_t j, uint32
 {
     const struct detect_set *ds = s->ds;
     if (j - i < TRIG_WORD_MAX) {
-        const struct trig_entry *te = inj_trigger_lookup(ds, p + i, j - i, h);
-        if (te != NULL && hit_push(s, i, j - i, te) < 0)
+        long te = inj_trigger_slot(ds, p + i, j - i, h);
+        if (te >= 0 && inj_hit_push(s, i, j - i, (size_t)te) < 0)
             return -1;
     }
     if (!has_us)
@@ -944,9 +972,9 @@ int inj_word(struct dscan *s, const unsigned char *p, size_t i, size_t j, uint32
     for (size_t k = i; k <= j; k++) {
         if (k == j || p[k] == '_') {
             if (k > sub && k - sub < TRIG_WORD_MAX) {
-                const struct trig_entry *te =
-                    inj_trigger_lookup(ds, p + sub, k - sub, word_hash(p + sub, k - sub, s->in - sub));
-                if (te != NULL && hit_push(s, sub, k - sub, te) < 0)
+                long te = inj_trigger_slot(ds, p + sub, k - sub,
+                                           word_hash(p + sub, k - sub, s->in - sub));
+                if (te >= 0 && inj_hit_push(s, sub, k - sub, (size_t)te) < 0)
                     return -1;
             }
             sub = k + 1;
@@ -987,9 +1015,9 @@ static uint32_t classes_near(const struct dscan *s, size_t hi, size_t from, size
 {
     uint32_t acc = 0;
     for (size_t k = hi; k > 0 && s->hits[k - 1].pos >= from; k--)
-        acc |= s->ds->trig[s->hits[k - 1].te].classes;
+        acc |= s->hits[k - 1].classes;
     for (size_t k = hi; k < s->nhits && s->hits[k].pos < to; k++)
-        acc |= s->ds->trig[s->hits[k].te].classes;
+        acc |= s->hits[k].classes;
     return acc;
 }
 
@@ -1151,11 +1179,31 @@ static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size
     return true;
 }
 
-static int match(const struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
+static int match(struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
 {
-    if (jit)
-        return pcre2_jit_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
-    return pcre2_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+    if (s->md == NULL && (s->md = pcre2_match_data_create(16, NULL)) == NULL) {
+        s->err = -1;
+        return PCRE2_ERROR_NOMEMORY;
+    }
+    if (!jit)
+        return pcre2_match(re, s->ip, len, off, 0, s->md, s->ds->mctx);
+    /* JIT code reads up to 16 bytes past the subject (SIMD): near the end of
+     * the caller's text, the patterns run on a copy with zeroed padding
+     * (folded views have their own) */
+    const unsigned char *subj = s->ip;
+    if (subj == s->p && len + DETECT_PAD > s->n) {
+        if (s->padded == NULL) {
+            s->padded = malloc(s->n + DETECT_PAD);
+            if (s->padded == NULL) {
+                s->err = -1;
+                return PCRE2_ERROR_NOMEMORY;
+            }
+            memcpy(s->padded, s->p, s->n);
+            memset(s->padded + s->n, 0, DETECT_PAD);
+        }
+        subj = s->padded;
+    }
+    return pcre2_jit_match(re, subj, len, off, 0, s->md, s->ds->mctx);
 }
 
 /* Runs pattern pt at [off, to); reports every match (only the first for an
@@ -1191,20 +1239,43 @@ static void run_window(struct dscan *s, const struct inj_pattern *pt, size_t off
     }
 }
 
-int inj_scan(struct dscan *s)
+/* Runs pattern pi (pt) near hit h, window [from, to), if its gates pass. */
+static void run_near(struct dscan *s, size_t pi, size_t h, size_t from, size_t to,
+                     uint32_t *done_end)
+{
+    const struct inj_pattern *pt = &s->ds->pat[pi];
+    const struct trig_hit *th = &s->hits[h];
+    if (!gates_pass(s, pt, h, from, to))
+        return;
+    if (pt->flags & P_ANCH) {
+        /* the match starts at the anchor word, or at markup just before it */
+        size_t st = th->pos;
+        while (st > from && strchr("<[|/#=*-(", s->ip[st - 1]) != NULL && s->ip[st - 1] != 0)
+            st--;
+        if (st < th->pos) {
+            size_t before = s->out->n;
+            run_window(s, pt, st, to);
+            if (s->out->n != before)
+                return;
+        }
+        run_window(s, pt, th->pos, to);
+        return;
+    }
+    run_window(s, pt, from, to);
+    done_end[pi] = (uint32_t)(to > UINT32_MAX ? UINT32_MAX : to);
+}
+
+/* The reference: every pattern of every hit, gates in full. */
+static void scan_ref(struct dscan *s, uint32_t *done_end)
 {
     const struct detect_set *ds = s->ds;
-    uint32_t done_end[INJ_MAX_PATTERNS]; /* end of the last window searched per pattern */
-    memset(done_end, 0, sizeof(done_end));
     for (size_t h = 0; h < s->nhits && s->err == 0; h++) {
         const struct trig_hit *th = &s->hits[h];
         const struct trig_entry *te = &ds->trig[th->te];
         for (size_t k = 0; k < te->npats; k++) {
             size_t pi = te->pats[k];
             const struct inj_pattern *pt = &ds->pat[pi];
-            if (pt->sev[s->ctx] == OFF ||
-                (pt->sev[s->ctx] == 0 &&
-                 detect_rule_info(pt->rule)->severity[s->ctx] == DETECT_SEV_NONE))
+            if (!pat_on(pt, s->ctx))
                 continue;
             size_t from = th->pos > pt->back ? th->pos - pt->back : 0;
             size_t to = th->pos + th->len + pt->fwd;
@@ -1212,25 +1283,50 @@ int inj_scan(struct dscan *s)
                 to = s->in;
             if (!(pt->flags & P_ANCH) && to <= done_end[pi])
                 continue; /* a window already searched to its end cannot match again */
-            if (!gates_pass(s, pt, h, from, to))
-                continue;
-            if (pt->flags & P_ANCH) {
-                /* the match starts at the anchor word, or at markup just before it */
-                size_t st = th->pos;
-                while (st > from && strchr("<[|/#=*-(", s->ip[st - 1]) != NULL && s->ip[st - 1] != 0)
-                    st--;
-                if (st < th->pos) {
-                    size_t before = s->out->n;
-                    run_window(s, pt, st, to);
-                    if (s->out->n != before)
-                        continue;
-                }
-                run_window(s, pt, th->pos, to);
-                continue;
-            }
-            run_window(s, pt, from, to);
-            done_end[pi] = (uint32_t)(to > UINT32_MAX ? UINT32_MAX : to);
+            run_near(s, pi, h, from, to, done_end);
         }
     }
+}
+
+/* The same from the compact pattern references, with the co-trigger gate
+ * first (the gates have no effects: their order does not matter). */
+static void scan_refs(struct dscan *s, uint32_t *done_end)
+{
+    const struct detect_set *ds = s->ds;
+    unsigned ctxbit = 1u << s->ctx;
+    for (size_t h = 0; h < s->nhits && s->err == 0; h++) {
+        const struct trig_hit *th = &s->hits[h];
+        if (th->npats == 0)
+            continue; /* a co-trigger word only */
+        const struct pat_ref *r = &ds->refs[ds->tkey[th->te].ref0];
+        for (size_t k = 0; k < th->npats; k++, r++) {
+            if (!(r->on & ctxbit))
+                continue;
+            size_t from = th->pos > r->back ? th->pos - r->back : 0;
+            size_t to = th->pos + th->len + r->fwd;
+            if (to > s->in)
+                to = s->in;
+            if (!r->anch && to <= done_end[r->pat])
+                continue;
+            if (r->need != 0 || r->any != 0) {
+                uint32_t acc = classes_near(s, h, from, to);
+                if ((acc & r->need) != r->need || (r->any != 0 && (acc & r->any) == 0))
+                    continue;
+            }
+            run_near(s, r->pat, h, from, to, done_end);
+        }
+    }
+}
+
+int inj_scan(struct dscan *s)
+{
+    if (s->nhits == 0)
+        return s->err;
+    uint32_t done_end[INJ_MAX_PATTERNS]; /* end of the last window searched per pattern */
+    memset(done_end, 0, sizeof(done_end));
+    if (s->ds->impl == DETECT_IMPL_REF)
+        scan_ref(s, done_end);
+    else
+        scan_refs(s, done_end);
     return s->err;
 }

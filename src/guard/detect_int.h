@@ -5,6 +5,7 @@
  * detect_hidden.c  Unicode, ANSI, whitespace runs, encoded blobs, folding
  * detect_inject.c  trigger words and the PCRE2 injection patterns
  * detect_walk.c    tool definitions and MCP payload walkers
+ * detect_fast.c    the fast path of the byte pass (prose skipped in blocks)
  */
 #ifndef MCPWALL_GUARD_DETECT_INT_H
 #define MCPWALL_GUARD_DETECT_INT_H
@@ -70,6 +71,27 @@ struct trig_entry {
     uint32_t classes; /* co-trigger classes this word belongs to */
 };
 
+/* What a lookup reads of the entry in the same slot (an array of its own,
+ * small enough for the L1 cache). */
+struct trig_key {
+    uint32_t hash;
+    uint8_t len; /* 0: empty slot */
+    uint8_t npats;
+    uint16_t ref0; /* its patterns: detect_set.refs[ref0 .. ref0 + npats) */
+    uint32_t classes;
+};
+
+/* A pattern of a trigger word, with what the scan checks before reading the
+ * pattern itself. */
+struct pat_ref {
+    uint32_t need, any; /* of the pattern */
+    uint16_t back, fwd;
+    uint8_t pat; /* index in detect_set.pat */
+    uint8_t on;  /* bit ctx set: the pattern runs in that context */
+    uint8_t anch; /* P_ANCH */
+    uint8_t pad;
+};
+
 struct inj_pattern {
     enum detect_rule rule;
     pcre2_code *re;
@@ -88,14 +110,42 @@ struct inj_pattern {
 #define INJ_MAX_PATTERNS 128
 
 #define TRIG_BLOOM_BITS 16
+#define FSHAPE_BITS 14 /* 2 KB: stays in the L1 cache */
+
+/* Implementations of the scan. They find exactly the same things; the
+ * reference is the plain byte loop with no prefilter, kept so that tests and
+ * the fuzz target can compare the fast ones against it. */
+enum detect_impl {
+    DETECT_IMPL_REF = 0, /* byte loop only; every pattern gate evaluated in full */
+    DETECT_IMPL_SCALAR,  /* fast path, masks built from a table (any CPU) */
+    DETECT_IMPL_SSE2,    /* fast path, masks built with SSE2 (x86-64) */
+    DETECT_IMPL_AVX2,    /* fast path, masks built with AVX2 */
+    DETECT_IMPL_AVX512,  /* fast path, masks built with AVX-512BW */
+    DETECT_IMPL_VBMI2,   /* the same, and words hashed 16 at a time (AVX-512 VBMI2) */
+    DETECT_IMPL__COUNT
+};
+
+/* The fastest implementation this CPU runs (the default of a new set). */
+enum detect_impl detect_impl_best(void);
+/* Whether this build and CPU can run impl. */
+bool detect_impl_available(enum detect_impl impl);
+const char *detect_impl_name(enum detect_impl impl);
+/* Selects the implementation of ds's scans (before the set is shared).
+ * Returns -1 when impl is not available here. */
+int detect_set_impl(struct detect_set *ds, enum detect_impl impl);
 
 struct detect_set {
+    enum detect_impl impl;
     struct inj_pattern pat[INJ_MAX_PATTERNS];
     size_t npat;
     struct trig_entry *trig; /* open addressing, power-of-two size */
+    struct trig_key *tkey;   /* the same slots: hash, length, classes */
+    struct pat_ref *refs;    /* patterns of the trigger words, by word */
     size_t trig_mask;
     uint64_t bloom[(1u << TRIG_BLOOM_BITS) / 64]; /* bit (hash >> 16) set for every entry */
     uint64_t shape[(1u << 16) / 64]; /* bit shape_of(word) set for every entry */
+    uint64_t fshape[(1u << FSHAPE_BITS) / 64]; /* fshape_of() of every trigger word
+                                                    and of "bearer" (fast path) */
     pcre2_match_context *mctx; /* match and depth limits; JIT uses the machine stack */
 };
 
@@ -110,6 +160,20 @@ static inline unsigned shape_of(const unsigned char *p, size_t n)
     unsigned a = p[0] | 0x20u, b = n > 1 ? p[1] | 0x20u : 0, z = p[n - 1] | 0x20u;
     unsigned h = (a * 0x9e5u) ^ (b * 0x3b7u) ^ (z * 0x1f3u) ^ ((unsigned)n * 0x7b1u);
     return (h ^ (h >> 7)) & 0xffffu;
+}
+
+/* The fast path's digest of a word p[0, n) of letters: its first two bytes
+ * (the first twice for a one-letter word), last byte and length,
+ * case-insensitive, FSHAPE_BITS bits, one multiply. */
+static inline unsigned fshape_mix(unsigned c0, unsigned c1, unsigned cz, size_t n)
+{
+    uint32_t h = ((c0 | c1 << 8 | cz << 16) | 0x202020u) ^ ((uint32_t)n << 24);
+    return (h * 0x9e3779b1u) >> (32 - FSHAPE_BITS);
+}
+
+static inline unsigned fshape_of(const unsigned char *p, size_t n)
+{
+    return fshape_mix(p[0], p[n > 1], p[n - 1], n);
 }
 
 /* Could the word p[0, n) be in the trigger table? One load rejects most words. */
@@ -128,8 +192,34 @@ static inline bool inj_bloom(const struct detect_set *ds, uint32_t h)
 /* Collects the trigger hits of s->ip (used when the text was folded). */
 int inj_find_triggers(struct dscan *s);
 void inj_free(struct detect_set *ds);
-const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds, const unsigned char *w,
-                                            size_t len, uint32_t h);
+/* The slot of the word w[0, len) (any case) whose word_hash() is h, or -1. */
+static inline long inj_trigger_slot(const struct detect_set *ds, const unsigned char *w, size_t len,
+                                    uint32_t h)
+{
+    size_t i = h & ds->trig_mask;
+    for (;;) {
+        const struct trig_key *k = &ds->tkey[i];
+        if (k->len == 0)
+            return -1;
+        if (k->hash == h && k->len == len) {
+            const char *e = ds->trig[i].word;
+            size_t m = 0;
+            while (m < len && (unsigned char)e[m] == detect_lc[w[m]])
+                m++;
+            if (m == len)
+                return (long)i;
+        }
+        i = (i + 1) & ds->trig_mask;
+    }
+}
+
+static inline const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds,
+                                                          const unsigned char *w, size_t len,
+                                                          uint32_t h)
+{
+    long t = inj_trigger_slot(ds, w, len, h);
+    return t < 0 ? NULL : &ds->trig[t];
+}
 /* Hash of a word of [A-Za-z0-9_] bytes, case-insensitive (OR 0x20 maps
  * letters to lowercase and leaves digits; '_' maps consistently). Reads 8
  * bytes at a time when `avail` (bytes readable from p) allows; *us tells
@@ -173,13 +263,14 @@ struct fold_seg {
     size_t in;  /* its offset in the original */
 };
 
-/* A trigger word found in the scanned view (8 bytes: texts are at most
+/* A trigger word found in the scanned view (12 bytes: texts are at most
  * DETECT_MAX_SCAN bytes, words shorter than TRIG_WORD_MAX). */
 struct trig_hit {
     uint32_t pos;
     uint16_t te; /* index in detect_set.trig */
     uint8_t len;
-    uint8_t pad;
+    uint8_t npats;    /* of the entry */
+    uint32_t classes; /* of the entry */
 };
 
 struct dscan {
@@ -193,7 +284,9 @@ struct dscan {
     int err;
     unsigned extra_flags; /* or-ed into every finding (DETECT_F_KEY) */
     int depth;            /* nesting of decoded blobs */
-    pcre2_match_data *md;
+    pcre2_match_data *md; /* made at the first pattern run */
+    unsigned char *padded; /* p with DETECT_PAD zero bytes, made when a pattern
+                              runs near the end of p (JIT reads past) */
     bool has_high;        /* any byte >= 0x80 */
     bool collect;         /* the byte pass records trigger words */
     /* view scanned by the injection patterns: the original or a folded copy */
@@ -204,7 +297,49 @@ struct dscan {
     size_t nseg, capseg;
     struct trig_hit *hits;
     size_t nhits, caphits;
+    bool hits_own; /* hits was allocated (else the caller's small array) */
 };
+
+/* ---- the byte pass (detect.c) and its fast path (detect_fast.c) ---- */
+
+/* 1: a byte that may begin a known token prefix; 2: a digit (see detect.c) */
+extern const uint8_t detect_prefix_first[256];
+
+/* The byte pass's work on the word p[i, j) of the original text (maximal run
+ * of [A-Za-z0-9_] from i): token prefixes, IBANs and numbers at a word
+ * boundary, trigger words of the injection patterns, "Bearer". acc holds the
+ * classes of the word's bytes after the first (C_DIGIT, C_UPPER and C_UNDER
+ * are read). */
+void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc);
+/* The same without the trigger words: secrets, PII and "Bearer" only. */
+void dpass_sec(struct dscan *s, size_t i, size_t j, unsigned acc);
+
+/* Runs the fast path from offset i of the original text, where the byte pass
+ * has no base64 run open. Does what the byte pass would do over a stretch of
+ * ordinary prose and returns where the byte pass must go on: the first byte,
+ * or the start of the first word, that the fast path leaves to it (never
+ * more than s->n - 64: the last bytes are the byte pass's). */
+size_t dfast_run(struct dscan *s, size_t i);
+/* Builds the tables of the fast path (idempotent, thread-safe). */
+void dfast_init(void);
+
+/* Grows s->hits; 0 or -1 (memory). */
+int inj_hits_grow(struct dscan *s);
+
+/* Records the trigger word at pos of the injection view (slot te). */
+static inline int inj_hit_push(struct dscan *s, size_t pos, size_t len, size_t te)
+{
+    if (s->nhits == s->caphits && inj_hits_grow(s) < 0)
+        return -1;
+    const struct trig_key *k = &s->ds->tkey[te];
+    struct trig_hit *h = &s->hits[s->nhits++];
+    h->pos = (uint32_t)pos;
+    h->te = (uint16_t)te;
+    h->len = (uint8_t)len;
+    h->npats = k->npats;
+    h->classes = k->classes;
+    return 0;
+}
 
 /* Adds a finding of rule r at [start, end) of the ORIGINAL text. sev 0 takes
  * the rule default for the context; a rule with NONE there is dropped. The

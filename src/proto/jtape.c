@@ -9,6 +9,10 @@
 
 #include "util/utf8.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define SMALL_OBJECT 16 /* members compared pairwise; larger objects use a hash set */
 
 struct tp {
@@ -716,6 +720,25 @@ static void decode_into(const char *p, size_t n, char *out, size_t *outlen)
 {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
+#ifdef __SSE2__
+        /* long results are mostly text between escapes: 16 bytes a step */
+        while (n - i >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+            if (m != 0) { /* out may end with the decoded text: no wider store */
+                size_t k = (size_t)__builtin_ctz(m);
+                memcpy(out + o, p + i, k);
+                i += k;
+                o += k;
+                break;
+            }
+            _mm_storeu_si128((__m128i *)(void *)(out + o), v);
+            i += 16;
+            o += 16;
+        }
+        if (i >= n)
+            break;
+#endif
         char c = p[i];
         if (c != '\\') {
             out[o++] = c;

@@ -4,15 +4,71 @@
  * is the text. Invariants (abort() on violation, so libFuzzer reports them):
  * every span lies inside the text and, for valid UTF-8 input, never splits
  * a code point; evidence is printable; redacting every finding of valid
- * UTF-8 yields valid UTF-8. */
+ * UTF-8 yields valid UTF-8; and every implementation of the scan this CPU
+ * runs (detect_int.h: the fast paths) finds exactly what the reference
+ * implementation finds. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard/detect_int.h"
 #include "guard/redact.h"
 #include "util/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct detect_set *impls[DETECT_IMPL__COUNT];
+
+static void impls_init(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    for (int k = 0; k < DETECT_IMPL__COUNT; k++) {
+        char err[256];
+        if (!detect_impl_available((enum detect_impl)k))
+            continue;
+        impls[k] = detect_set_new(err, sizeof(err));
+        if (impls[k] == NULL || detect_set_impl(impls[k], (enum detect_impl)k) < 0)
+            abort();
+    }
+}
+
+static bool same(const struct detect_finding *a, const struct detect_finding *b)
+{
+    return a->rule == b->rule && a->severity == b->severity && a->start == b->start &&
+           a->end == b->end && a->flags == b->flags && strcmp(a->evidence, b->evidence) == 0;
+}
+
+/* Aborts when an implementation's findings differ from the reference's. */
+static void compare_impls(enum detect_context ctx, const char *text, size_t len)
+{
+    impls_init();
+    struct detect_list ref;
+    detect_list_init(&ref, 0);
+    if (detect_scan_text(impls[DETECT_IMPL_REF], ctx, text, len, NULL, &ref) < 0)
+        abort();
+    for (int k = DETECT_IMPL_REF + 1; k < DETECT_IMPL__COUNT; k++) {
+        if (impls[k] == NULL)
+            continue;
+        struct detect_list got;
+        detect_list_init(&got, 0);
+        if (detect_scan_text(impls[k], ctx, text, len, NULL, &got) < 0)
+            abort();
+        bool eq = got.n == ref.n && got.dropped == ref.dropped;
+        for (size_t i = 0; eq && i < ref.n; i++)
+            eq = same(&ref.v[i], &got.v[i]);
+        if (!eq) {
+            fprintf(stderr, "fuzz_detect: %s finds %zu, the reference %zu\n",
+                    detect_impl_name((enum detect_impl)k), got.n, ref.n);
+            abort();
+        }
+        detect_list_free(&got);
+    }
+    detect_list_free(&ref);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     bool valid = utf8_validate(text, len, NULL) == UTF8_OK;
+    compare_impls(ctx, text, len);
     struct detect_list l;
     detect_list_init(&l, 0);
     if (detect_scan_text(detect_set_shared(), ctx, text, len, NULL, &l) < 0)

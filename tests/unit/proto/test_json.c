@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "proto/json.h"
+#include "proto/jtape.h"
 #include "util/utf8.h"
 
 static json_t *parse(const char *s, struct json_err *e)
@@ -163,12 +164,62 @@ static void test_utf8(void **state)
     assert_int_equal(utf8_count("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
 }
 
+/* Strings with escapes at every offset and of every length around the
+ * decoder's 16-byte steps: jt_str() gives back the original bytes and
+ * jt_str_eq() agrees, and nothing is written past the decoded length (the
+ * scratch buffer is sized to it; ASan and valgrind watch). */
+static void test_tape_escapes(void **state)
+{
+    (void)state;
+    static const char *const esc[] = {"\\n", "\\\\", "\\\"", "\\t", "\\u00e9", "\\ud83d\\ude00", "\\/"};
+    static const char *const dec[] = {"\n", "\\", "\"", "\t", "\xc3\xa9", "\xf0\x9f\x98\x80", "/"};
+    uint64_t r = 88172645463325252ull;
+    for (int round = 0; round < 3000; round++) {
+        char json[512], want[512];
+        size_t jl = 0, wl = 0;
+        json[jl++] = '"';
+        size_t len = (size_t)(round % 97);
+        for (size_t i = 0; i < len; i++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            if (r % 9 == 0) {
+                size_t k = (size_t)(r >> 8) % (sizeof(esc) / sizeof(esc[0]));
+                memcpy(json + jl, esc[k], strlen(esc[k]));
+                jl += strlen(esc[k]);
+                memcpy(want + wl, dec[k], strlen(dec[k]));
+                wl += strlen(dec[k]);
+            } else {
+                char c = (char)('a' + (r >> 16) % 26);
+                json[jl++] = c;
+                want[wl++] = c;
+            }
+        }
+        json[jl++] = '"';
+        struct jtape t;
+        struct json_err err;
+        jtape_init(&t);
+        assert_int_equal(jtape_parse(&t, json, jl, &json_default_limits, &err), 0);
+        struct buf scratch;
+        buf_init(&scratch, 0);
+        size_t got;
+        const char *s = jt_str(&t, 0, &got, &scratch);
+        assert_non_null(s);
+        assert_int_equal(got, wl);
+        assert_memory_equal(s, want, wl);
+        assert_true(jt_str_eq(&t, 0, want, wl));
+        buf_free(&scratch);
+        jtape_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offsets),   cmocka_unit_test(test_custom_limits),
         cmocka_unit_test(test_values),    cmocka_unit_test(test_positions),
         cmocka_unit_test(test_emit_string), cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_tape_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
