@@ -473,10 +473,15 @@ words_vbmi2(const unsigned char *p, uint64_t starts, uint64_t lasts, uint64_t se
         v = _mm512_or_si512(v, _mm512_set1_epi32(0x202020));
         __m512i h = _mm512_srli_epi32(_mm512_mullo_epi32(v, _mm512_set1_epi32((int)0x9e3779b1u)),
                                       32 - FSHAPE_BITS);
-        __mmask16 valid = nw - r * 16 >= 16 ? 0xffff : (__mmask16)((1u << (nw - r * 16)) - 1);
+        __mmask16 valid =
+            (__mmask16)(nw - r * 16 >= 16 ? 0xffffu : (1u << (nw - r * 16)) - 1);
+/* without optimisation the gather is a macro that passes the mask as short */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
         __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid,
                                                 _mm512_srli_epi32(h, 5), (const void *)ds->fshape,
                                                 4);
+#pragma GCC diagnostic pop
         g = _mm512_srlv_epi32(g, _mm512_and_si512(h, _mm512_set1_epi32(31)));
         tw |= (uint64_t)_mm512_mask_test_epi32_mask(valid, g, _mm512_set1_epi32(1)) << (16 * r);
     }
