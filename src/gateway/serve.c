@@ -2641,7 +2641,11 @@ int serve_run(const struct serve_opts *o)
     } else {
         srv.adm = srv.pub; /* no admin listener configured: serve health on the public one */
     }
-    http_listener_route_simple(srv.adm, "/metrics", false, metrics_route, &srv);
+    /* Metrics name tools, servers and identities: on a public listener that
+     * other machines reach, only callers the auth section accepts see them
+     * (an admin listener, or loopback, keeps them open for a local scraper). */
+    bool metrics_auth = srv.adm == srv.pub && !http_listener_loopback(srv.pub);
+    http_listener_route_simple(srv.adm, "/metrics", metrics_auth, metrics_route, &srv);
     http_listener_route_simple(srv.adm, "/healthz", false, healthz_route, &srv);
     http_listener_route_simple(srv.adm, "/readyz", false, readyz_route, &srv);
 

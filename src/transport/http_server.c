@@ -1862,6 +1862,11 @@ uint16_t http_listener_port(const struct http_listener *l)
     return l->port;
 }
 
+bool http_listener_loopback(const struct http_listener *l)
+{
+    return l->loopback;
+}
+
 struct http_server *http_listener_server(const struct http_listener *l)
 {
     return l->srv;

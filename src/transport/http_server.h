@@ -157,6 +157,8 @@ struct event_base *http_server_base(const struct http_server *srv);
 struct http_listener *http_listener_new(struct http_server *srv, const struct http_listener_opts *o,
                                         char *err, size_t errlen);
 uint16_t http_listener_port(const struct http_listener *l);
+/* true when every address the listener is bound to is a loopback one */
+bool http_listener_loopback(const struct http_listener *l);
 struct http_server *http_listener_server(const struct http_listener *l);
 const char *http_listener_name(const struct http_listener *l);
 bool http_listener_is_tls(const struct http_listener *l);

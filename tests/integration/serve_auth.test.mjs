@@ -262,6 +262,44 @@ test("the MCP endpoint refuses requests without a valid credential, with the cha
   assert.equal((await r.json()).resource, resource);
 });
 
+test("without an admin listener, /metrics on a non-loopback listener needs a credential", async () => {
+  // Bound to every address: other machines could reach it, so the metrics
+  // (tool, server and identity names) need what /mcp needs. Health stays open.
+  const p = await freePort();
+  const cfg = writeFile(dir, "serve-wide.yaml", [
+    "version: 1",
+    `listen: {address: "0.0.0.0:${p}", allowed_hosts: ["127.0.0.1:${p}"]}`,
+    "auth:",
+    "  api_keys:",
+    `    - {name: alice, hash: "${alice.hash}", roles: [dev]}`,
+    "policy: {default: allow}",
+    "servers:",
+    `  everything: {command: "${npmServer("mcp-server-everything")[0]}"}`,
+    "",
+  ].join("\n"));
+  const wide = await startServe(["-c", cfg]);
+  try {
+    const base = `http://127.0.0.1:${p}`;
+    const anon = await fetch(`${base}/metrics`);
+    assert.equal(anon.status, 401);
+    assert.match(anon.headers.get("www-authenticate") ?? "", /^Bearer/);
+    assert.ok(!(await anon.text()).includes("mcpwall_requests_total"));
+    const bad = await fetch(`${base}/metrics`, { headers: { Authorization: "Bearer mcpw_not-a-key" } });
+    assert.equal(bad.status, 401);
+    const ok = await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${alice.key}` } });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /mcpwall_auth_requests_total/);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    // The loopback gateway of this suite serves its metrics on its admin
+    // listener without credentials (a local scraper).
+    assert.equal((await fetch(`${gw.admin}/metrics`)).status, 200);
+  } finally {
+    await wide.stop();
+  }
+  assert.equal(wide.proc.exitCode, 0);
+  assertNoSanitizerReport(wide.stderr(), assert);
+});
+
 test("each role sees its own tools and is refused the others, also by name", async () => {
   const a = await client(alice.key);
   const b = await client(bob.key);
