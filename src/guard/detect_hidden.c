@@ -437,15 +437,22 @@ void hid_blob(struct dscan *s, size_t start, size_t end)
             dec[dl++] = (unsigned char)(hexv(p[k]) * 16 + hexv(p[k + 1]));
         kind = "hex";
     } else {
+        /* base64 of text mixes cases: a one-case run (a long identifier)
+         * is not decoded at all */
+        bool up = false, low = false;
+        for (size_t k = start; k < pad && (k - start) * 3 / 4 < sizeof(dec) && !(up && low);
+             k++) {
+            up |= d_upper(p[k]);
+            low |= d_lower(p[k]);
+        }
+        if (!up || !low)
+            return;
         uint32_t acc = 0;
         int bits = 0;
-        bool up = false, low = false;
         for (size_t k = start; k < pad && dl < sizeof(dec); k++) {
             int v = b64v(p[k]);
             if (v < 0)
                 return;
-            up |= d_upper(p[k]);
-            low |= d_lower(p[k]);
             acc = (acc << 6) | (uint32_t)v;
             bits += 6;
             if (bits >= 8) {
@@ -453,8 +460,6 @@ void hid_blob(struct dscan *s, size_t start, size_t end)
                 dec[dl++] = (unsigned char)(acc >> bits);
             }
         }
-        if (!up || !low)
-            return;
         kind = "base64";
     }
     if (!looks_text(dec, dl))
