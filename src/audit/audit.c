@@ -207,6 +207,12 @@ static size_t raw_cut(const char *s, size_t n, size_t max)
 {
     if (n <= max)
         return n;
+    /* no escape and no multi-byte character up to the cut: any cut is fine */
+    size_t plain = 0;
+    while (plain < max && (unsigned char)s[plain] != '\\' && (unsigned char)s[plain] < 0x80)
+        plain++;
+    if (plain == max)
+        return max;
     size_t i = 0, last = 0;
     while (i < n) {
         size_t step = 1;

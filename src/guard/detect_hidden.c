@@ -403,12 +403,9 @@ void hid_blob(struct dscan *s, size_t start, size_t end)
     size_t pad = end;
     while (pad > start && p[pad - 1] == '=')
         pad--;
-    for (size_t k = pad; k > start; k--) {
-        if (p[k - 1] == '=') {
-            start = k;
-            break;
-        }
-    }
+    const unsigned char *eq = pad > start ? memrchr(p + start, '=', pad - start) : NULL;
+    if (eq != NULL)
+        start = (size_t)(eq - p) + 1;
     while (start < pad && (p[start] == '-' || p[start] == '+' || p[start] == '/'))
         start++;
     if (pad - start < blob_min[s->ctx])

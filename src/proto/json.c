@@ -9,6 +9,10 @@
 #include "proto/jtape.h"
 #include "util/utf8.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 const struct json_limits json_default_limits = {
     .max_bytes = JSON_DEFAULT_MAX_BYTES,
     .max_depth = JSON_DEFAULT_MAX_DEPTH,
@@ -127,6 +131,27 @@ int json_emit_string(struct buf *b, const char *s, size_t n)
     size_t seg = 0, i = 0;
     while (i < n) {
         /* Skip the run of bytes that need nothing. */
+#ifdef __SSE2__
+        /* 16 at a time: '"', '\\', DEL and (signed) below 0x20, which takes
+         * in the non-ASCII bytes too; those the table lets through */
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                      del = _mm_set1_epi8(0x7f), space = _mm_set1_epi8(0x20);
+        while (n - i >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+            __m128i hit = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, del), _mm_cmplt_epi8(v, space)));
+            unsigned m = (unsigned)_mm_movemask_epi8(hit);
+            if (m == 0) {
+                i += 16;
+                continue;
+            }
+            i += (size_t)__builtin_ctz(m);
+            if (escape_class[u[i]] != 0)
+                break;
+            i++; /* a non-ASCII byte that stays as it is */
+        }
+#endif
         while (i < n && escape_class[u[i]] == 0)
             i++;
         if (i >= n)

@@ -58,7 +58,7 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;
@@ -72,11 +72,6 @@ int buf_append(struct buf *b, const void *p, size_t n)
 int buf_append_str(struct buf *b, const char *s)
 {
     return buf_append(b, s, strlen(s));
-}
-
-int buf_append_char(struct buf *b, char c)
-{
-    return buf_append(b, &c, 1);
 }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
     char *data;
@@ -37,9 +38,25 @@ static inline char *buf_head(const struct buf *b)
 
 /* Makes room for `extra` more bytes; -1 if that would pass max or memory fails. */
 int buf_reserve(struct buf *b, size_t extra);
-int buf_append(struct buf *b, const void *p, size_t n);
+/* Appends n bytes; -1 (and nothing appended) past max or without memory. */
+int buf_append_slow(struct buf *b, const void *p, size_t n);
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+    /* the common case inline: room already there (and one byte for a NUL) */
+    if (n == 0)
+        return 0;
+    if (n <= b->max - (b->len - b->off) && n < b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
+    return buf_append_slow(b, p, n);
+}
+static inline int buf_append_char(struct buf *b, char c)
+{
+    return buf_append(b, &c, 1);
+}
 int buf_append_str(struct buf *b, const char *s);
-int buf_append_char(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drops n bytes from the front. */

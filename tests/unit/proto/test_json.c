@@ -213,13 +213,77 @@ static void test_tape_escapes(void **state)
     }
 }
 
+/* json_emit_string against a byte-at-a-time reference, with the bytes that
+ * need an escape (and non-ASCII ones that do not) at every offset and length
+ * around the emitter's 16-byte steps. */
+static void ref_escape(struct buf *b, const unsigned char *u, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    buf_append_char(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (c == 0xe2 && i + 2 < n && u[i + 1] == 0x80 && (u[i + 2] == 0xa8 || u[i + 2] == 0xa9)) {
+            buf_append_str(b, u[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+            i += 2;
+        } else if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            buf_append(b, e, 2);
+        } else if (c == '\n') {
+            buf_append_str(b, "\\n");
+        } else if (c == '\r') {
+            buf_append_str(b, "\\r");
+        } else if (c == '\t') {
+            buf_append_str(b, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            buf_append(b, e, 6);
+        } else {
+            buf_append_char(b, (char)c);
+        }
+    }
+    buf_append_char(b, '"');
+}
+
+static void test_emit_string_steps(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"\"", "\\", "\n", "\x01", "\x7f", "\xe2\x80\xa8",
+                                         "\xe2\x80\xa9", "\xe2\x82\xac", "\xc3\xa9", "\t", "\x1f"};
+    uint64_t r = 2463534242ull;
+    for (int round = 0; round < 4000; round++) {
+        unsigned char in[256];
+        size_t n = 0, len = (size_t)(round % 83);
+        while (n < len) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            if (r % 11 == 0) {
+                const char *pc = pieces[(r >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+                memcpy(in + n, pc, strlen(pc));
+                n += strlen(pc);
+            } else {
+                in[n++] = (unsigned char)('a' + (r >> 16) % 26);
+            }
+        }
+        struct buf got, want;
+        buf_init(&got, 4096);
+        buf_init(&want, 4096);
+        assert_int_equal(json_emit_string(&got, (const char *)in, n), 0);
+        ref_escape(&want, in, n);
+        assert_int_equal(buf_used(&got), buf_used(&want));
+        assert_memory_equal(buf_head(&got), buf_head(&want), buf_used(&want));
+        buf_free(&got);
+        buf_free(&want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offsets),   cmocka_unit_test(test_custom_limits),
         cmocka_unit_test(test_values),    cmocka_unit_test(test_positions),
         cmocka_unit_test(test_emit_string), cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_tape_escapes),
+        cmocka_unit_test(test_tape_escapes), cmocka_unit_test(test_emit_string_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
