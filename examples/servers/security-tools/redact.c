@@ -18,8 +18,9 @@ static const char *const patterns[] = {
     "\\b(sk-[A-Za-z0-9_-]{20,})",
     "\\b(eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,})",
     "(?i)\\bbearer\\s+([A-Za-z0-9._~+/=-]{12,})",
-    "(?i)\\b(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
-    "client[_-]?secret|private[_-]?key)\\b[\"']?\\s*[=:]\\s*[\"']?([^\\s\"'&,;]+)",
+    /* one pattern over two lines (parenthesised: the concatenation is meant) */
+    ("(?i)\\b(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+     "client[_-]?secret|private[_-]?key)\\b[\"']?\\s*[=:]\\s*[\"']?([^\\s\"'&,;]+)"),
     "(?i)\\b[a-z][a-z0-9+.-]*://[^/\\s:@]+:([^/\\s@]+)@",
     "(-----BEGIN [A-Z ]*PRIVATE KEY-----)",
 };
