@@ -35,7 +35,8 @@ void cfg_errors_free(struct cfg_errors *e)
     memset(e, 0, sizeof(*e));
 }
 
-static void errors_vadd(struct cfg_errors *e, const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+errors_vadd(struct cfg_errors *e, const char *prefix, const char *fmt, va_list ap)
 {
     if (e->n >= e->max)
         return;
@@ -194,8 +195,9 @@ struct cfg_pos cfg_key_pos_of(const struct cfg_doc *doc, const json_t *parent, c
     return container_pos(doc, parent);
 }
 
-static void err_at(struct cfg_errors *e, const struct cfg_doc *doc, struct cfg_pos pos,
-                   const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+err_at(struct cfg_errors *e, const struct cfg_doc *doc, struct cfg_pos pos, const char *fmt,
+       va_list ap)
 {
     char prefix[512];
     const char *path = doc != NULL && doc->path != NULL ? doc->path : "(config)";

@@ -58,7 +58,7 @@ static inline int buf_append_char(struct buf *b, char c)
 }
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 /* Empties the buffer, keeping its storage. */
