@@ -213,7 +213,7 @@ static size_t raw_cut(const char *s, size_t n, size_t max)
         plain++;
     if (plain == max)
         return max;
-    size_t i = 0, last = 0;
+    size_t i = plain, last = plain; /* the bytes before are one step each */
     while (i < n) {
         size_t step = 1;
         unsigned char c = (unsigned char)s[i];

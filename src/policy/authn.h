@@ -41,7 +41,7 @@
  *         fetch_timeout: 10s
  *         ca_file: /path/ca.pem               # optional, for jwks_url
  *
- * What a request gets (the HTTP hook, authn_http_hook):
+ * How the HTTP hook (authn_http_hook) answers a request:
  *   - a token in the query string (access_token, token, api_key, apikey, or
  *     any value shaped like a JWT or an mcpwall key): 400 invalid_request,
  *     even with a valid Authorization header (the URL has already leaked it);

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "proto/json.h"
+#include "util/file.h"
 #include "util/str.h"
 
 #define CFG_MAX_FILE   (16u * 1024u * 1024u)
@@ -662,40 +663,20 @@ struct cfg_doc *cfg_load_mem(const char *name, const char *data, size_t len, boo
 
 struct cfg_doc *cfg_load_file(const char *path, struct cfg_errors *errs)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cfg_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+    size_t len;
+    enum file_status fs;
+    char *data = file_read_all(path, CFG_MAX_FILE, &len, &fs);
+    if (data == NULL) {
+        if (fs == FILE_E_OPEN)
+            cfg_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+        else if (fs == FILE_E_NOT_REGULAR)
+            cfg_errors_add(errs, "%s: not a regular file", path);
+        else if (fs == FILE_E_TOO_BIG)
+            cfg_errors_add(errs, "%s: file larger than %u bytes", path, CFG_MAX_FILE);
+        else
+            cfg_errors_add(errs, "%s: cannot read", path);
         return NULL;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        cfg_errors_add(errs, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > CFG_MAX_FILE) {
-        cfg_errors_add(errs, "%s: file larger than %u bytes", path, CFG_MAX_FILE);
-        close(fd);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size;
-    char *data = malloc(len + 1);
-    size_t got = 0;
-    while (data != NULL && got < len) {
-        ssize_t r = read(fd, data + got, len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (data == NULL || got != len) {
-        cfg_errors_add(errs, "%s: cannot read", path);
-        free(data);
-        return NULL;
-    }
-    data[len] = '\0';
     struct cfg_doc *doc = cfg_load_mem(path, data, len, str_has_suffix(path, ".json"), errs);
     free(data);
     return doc;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proto/json.h"
+#include "util/file.h"
 #include "util/str.h"
 
 #define PINS_CANON_MAX_DEPTH 256u
@@ -284,31 +285,16 @@ static int validate(const json_t *root, const char *path, struct pins_err *err)
 
 struct pins *pins_load(const char *path, struct pins_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        perr(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > PINS_MAX_FILE) {
-        perr(err, "%s: not a regular file of at most %u bytes", path, PINS_MAX_FILE);
-        close(fd);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size, got = 0;
-    char *data = malloc(len + 1);
-    while (data != NULL && got < len) {
-        ssize_t r = read(fd, data + got, len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (data == NULL || got != len) {
-        perr(err, "%s: cannot read", path);
-        free(data);
+    size_t len;
+    enum file_status fs;
+    char *data = file_read_all(path, PINS_MAX_FILE, &len, &fs);
+    if (data == NULL) {
+        if (fs == FILE_E_OPEN)
+            perr(err, "%s: cannot open: %s", path, strerror(errno));
+        else if (fs == FILE_E_READ)
+            perr(err, "%s: cannot read", path);
+        else
+            perr(err, "%s: not a regular file of at most %u bytes", path, PINS_MAX_FILE);
         return NULL;
     }
     struct json_limits lim = json_default_limits;

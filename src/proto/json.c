@@ -7,11 +7,8 @@
 #include <string.h>
 
 #include "proto/jtape.h"
+#include "proto/json_scan.h"
 #include "util/utf8.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 const struct json_limits json_default_limits = {
     .max_bytes = JSON_DEFAULT_MAX_BYTES,
@@ -132,16 +129,9 @@ int json_emit_string(struct buf *b, const char *s, size_t n)
     while (i < n) {
         /* Skip the run of bytes that need nothing. */
 #ifdef __SSE2__
-        /* 16 at a time: '"', '\\', DEL and (signed) below 0x20, which takes
-         * in the non-ASCII bytes too; those the table lets through */
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                      del = _mm_set1_epi8(0x7f), space = _mm_set1_epi8(0x20);
+        /* 16 at a time; the non-ASCII bytes it stops at the table lets through */
         while (n - i >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-            __m128i hit = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                _mm_or_si128(_mm_cmpeq_epi8(v, del), _mm_cmplt_epi8(v, space)));
-            unsigned m = (unsigned)_mm_movemask_epi8(hit);
+            unsigned m = json_stop_mask16(u + i, 0x7f);
             if (m == 0) {
                 i += 16;
                 continue;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/json_scan.h"
 #include "util/utf8.h"
 
 #ifdef __SSE2__
@@ -144,16 +145,8 @@ static size_t parse_string(struct tp *ps, bool is_key)
     for (;;) {
         const unsigned char *run = p;
 #ifdef __SSE2__
-        /* 16 bytes a step: quote, backslash, and (signed) below 0x20, which
-         * is the control characters and every non-ASCII byte at once */
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                      space = _mm_set1_epi8(0x20);
         while (end - p >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-            __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                     _mm_cmpeq_epi8(v, bslash)),
-                                        _mm_cmplt_epi8(v, space));
-            unsigned m = (unsigned)_mm_movemask_epi8(stop);
+            unsigned m = json_stop_mask16(p, '"');
             if (m != 0) {
                 p += __builtin_ctz(m);
                 break;

@@ -10,6 +10,7 @@
 
 #include "proto/json.h"
 #include "scan/collect.h"
+#include "util/file.h"
 #include "util/str.h"
 
 #define CAPTURE_FORMAT "mcpwall-capture/1"
@@ -355,34 +356,18 @@ int collect_file_mem(struct scan_report *r, const char *path, const char *data, 
 
 int collect_file(struct scan_report *r, const char *path, const char *name, char *err, size_t errsz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        ferr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+    size_t len;
+    enum file_status fs;
+    char *data = file_read_all(path, FILE_MAX, &len, &fs);
+    if (data == NULL) {
+        if (fs == FILE_E_OPEN)
+            ferr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+        else if (fs == FILE_E_READ)
+            ferr(err, errsz, "%s: cannot read", path);
+        else
+            ferr(err, errsz, "%s: not a regular file of at most %u bytes", path, FILE_MAX);
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > FILE_MAX) {
-        ferr(err, errsz, "%s: not a regular file of at most %u bytes", path, FILE_MAX);
-        close(fd);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size, got = 0;
-    char *data = malloc(len + 1);
-    while (data != NULL && got < len) {
-        ssize_t n = read(fd, data + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (data == NULL || got != len) {
-        free(data);
-        ferr(err, errsz, "%s: cannot read", path);
-        return -1;
-    }
-    data[len] = '\0';
     int rc = collect_file_mem(r, path, data, len, name, err, errsz);
     free(data);
     return rc;

@@ -17,6 +17,7 @@
 #include "scan/collect_http.h"
 #include "scan/detect_bridge.h"
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/str.h"
 
 #define HOSTCFG_MAX_FILE (16u * 1024u * 1024u)
@@ -1160,31 +1161,16 @@ int hostcfg_load_mem(struct scan_report *r, const char *path, const char *host, 
 
 int hostcfg_load(struct scan_report *r, const char *path, const char *host, char *err, size_t errsz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        herr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > HOSTCFG_MAX_FILE) {
-        herr(err, errsz, "%s: not a regular file of at most %u bytes", path, HOSTCFG_MAX_FILE);
-        close(fd);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size, got = 0;
-    char *data = malloc(len + 1);
-    while (data != NULL && got < len) {
-        ssize_t n = read(fd, data + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (data == NULL || got != len) {
-        free(data);
-        herr(err, errsz, "%s: cannot read", path);
+    size_t len;
+    enum file_status fs;
+    char *data = file_read_all(path, HOSTCFG_MAX_FILE, &len, &fs);
+    if (data == NULL) {
+        if (fs == FILE_E_OPEN)
+            herr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+        else if (fs == FILE_E_READ)
+            herr(err, errsz, "%s: cannot read", path);
+        else
+            herr(err, errsz, "%s: not a regular file of at most %u bytes", path, HOSTCFG_MAX_FILE);
         return -1;
     }
     int rc = hostcfg_load_mem(r, path, host, data, len, err, errsz);

@@ -150,7 +150,8 @@ static int hpp_request_line(struct hpp *p, const char *s, size_t n)
             p->method = methods[i].m;
     }
     if (p->method == 0)
-        return hpp_fail(p, 501, "method_not_implemented", "request method not implemented");
+        return hpp_fail(p, 501, "method_not_implemented",
+                        "request method not accepted by this server");
     const char *t = sp1 + 1;
     size_t rest = n - mlen - 1;
     const char *sp2 = memchr(t, ' ', rest);

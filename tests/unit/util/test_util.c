@@ -2,11 +2,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/hash.h"
 #include "util/str.h"
 
@@ -111,6 +115,38 @@ static void test_hash(void **state)
     assert_memory_not_equal(r1, r2, 16);
 }
 
+/* file_read_all: the whole file NUL-terminated, and each refusal by its status. */
+static void test_file_read_all(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mcpwall-file-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("hello\nworld", f);
+    fclose(f);
+
+    size_t len = 0;
+    enum file_status st;
+    char *d = file_read_all(path, 64, &len, &st);
+    assert_non_null(d);
+    assert_int_equal(st, FILE_OK);
+    assert_int_equal(len, 11);
+    assert_string_equal(d, "hello\nworld");
+    free(d);
+
+    assert_null(file_read_all(path, 10, &len, &st));
+    assert_int_equal(st, FILE_E_TOO_BIG);
+    assert_null(file_read_all(dir, 64, &len, &st));
+    assert_int_equal(st, FILE_E_NOT_REGULAR);
+    unlink(path);
+    assert_null(file_read_all(path, 64, &len, &st));
+    assert_int_equal(st, FILE_E_OPEN);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_file_read_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
