@@ -578,11 +578,24 @@ static void add_str(struct buf *b, const char *key, const char *val, size_t len)
     json_emit_string(b, val, len ? len : strlen(val));
 }
 
-static void add_num(struct buf *b, const char *key, long long v)
+/* A member whose key is a string literal of plain characters: its ,"key":
+ * prefix is a constant, copied without measuring or escaping it again (every
+ * record has a dozen of them). */
+#define MEMBER_PREFIX(key) ",\"" key "\":", sizeof(",\"" key "\":") - 1
+#define ADD_STR(b, key, val, len) add_str_lit((b), MEMBER_PREFIX(key), (val), (len))
+#define ADD_NUM(b, key, v) add_num_lit((b), MEMBER_PREFIX(key), (v))
+
+static void add_str_lit(struct buf *b, const char *prefix, size_t plen, const char *val, size_t len)
 {
-    buf_append_str(b, ",\"");
-    buf_append_str(b, key);
-    buf_append_str(b, "\":");
+    if (val == NULL)
+        return;
+    buf_append(b, prefix, plen);
+    json_emit_string(b, val, len ? len : strlen(val));
+}
+
+static void add_num_lit(struct buf *b, const char *prefix, size_t plen, long long v)
+{
+    buf_append(b, prefix, plen);
     if (v < 0) {
         buf_append_char(b, '-');
         buf_append_u64(b, (unsigned long long)(-(v + 1)) + 1u);
@@ -608,27 +621,27 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
     buf_append_str(b, ts);
     if (buf_append_char(b, '"') < 0)
         goto full;
-    add_str(b, "event", r->event != NULL ? r->event : "decision", 0);
-    add_str(b, "session", r->session, 0);
-    add_str(b, "identity", r->identity, 0);
-    add_str(b, "server", r->server, 0);
-    add_str(b, "dir", r->dir, 0);
-    add_str(b, "kind", r->kind, 0);
-    add_str(b, "method", r->method, r->method_len);
+    ADD_STR(b, "event", r->event != NULL ? r->event : "decision", 0);
+    ADD_STR(b, "session", r->session, 0);
+    ADD_STR(b, "identity", r->identity, 0);
+    ADD_STR(b, "server", r->server, 0);
+    ADD_STR(b, "dir", r->dir, 0);
+    ADD_STR(b, "kind", r->kind, 0);
+    ADD_STR(b, "method", r->method, r->method_len);
     if (r->target_kind != NULL && r->target != NULL)
         add_str(b, r->target_kind, r->target, r->target_len);
-    add_str(b, "decision", r->decision, 0);
-    add_str(b, "rule", r->rule, 0);
-    add_str(b, "reason", r->reason, 0);
-    add_str(b, "outcome", r->outcome, 0);
+    ADD_STR(b, "decision", r->decision, 0);
+    ADD_STR(b, "rule", r->rule, 0);
+    ADD_STR(b, "reason", r->reason, 0);
+    ADD_STR(b, "outcome", r->outcome, 0);
     if (r->error_code != 0)
-        add_num(b, "error_code", r->error_code);
+        ADD_NUM(b, "error_code", r->error_code);
     if (r->have_latency) {
-        add_num(b, "latency_us", (long long)r->latency_us);
-        add_num(b, "gw_us", (long long)r->gw_us);
+        ADD_NUM(b, "latency_us", (long long)r->latency_us);
+        ADD_NUM(b, "gw_us", (long long)r->gw_us);
     }
     if (r->args_sha256 != NULL && r->args_sha256[0] != '\0') {
-        add_str(b, "args_sha256", r->args_sha256, 64);
+        ADD_STR(b, "args_sha256", r->args_sha256, 64);
         if (r->args_preview != NULL) {
             buf_append_str(b, ",\"args\":");
             buf_append_str(b, r->args_preview);
@@ -636,7 +649,7 @@ int audit_append(struct audit_log *a, const struct audit_rec *r)
     } else if (r->args != NULL) {
         char h[65];
         if (audit_json_sha256(r->args, h) == 0)
-            add_str(b, "args_sha256", h, 64);
+            ADD_STR(b, "args_sha256", h, 64);
         buf_append_str(b, ",\"args\":");
         emit_preview_value(b, r->args, 0);
     }

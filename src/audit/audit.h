@@ -22,8 +22,10 @@
  *   ("c2s"|"s2c"), kind ("request"|"notification"|"response"), method, tool |
  *   prompt | resource, decision ("allow"|"deny"), rule, reason, outcome ("ok" |
  *   "error" | "timeout" | "cancelled" | "upstream_exit" | "refused"),
- *   error_code, latency_us, gw_us, args_sha256 (SHA-256 of the arguments in
- *   canonical JSON: compact, keys sorted), args (a bounded structured preview:
+ *   error_code, latency_us, gw_us, args_sha256 (SHA-256 of the arguments: the
+ *   gateway hashes the bytes the client sent (args_sha256 below); a tree given
+ *   as `args` is hashed in canonical JSON, compact with keys sorted), args (a
+ *   bounded structured preview:
  *   strings cut to 80 bytes, 16 members per level, depth 4, values of
  *   secret-looking keys "[REDACTED]"), result_preview (the first text of the
  *   result, 240 bytes at most), findings, prev, hash.

@@ -176,11 +176,11 @@ static void audit_refusal(struct gw_session *s, struct gw_msg *m)
  * result text, when given, is raw escaped string content from the response. */
 static void audit_completion_ex(struct gw_session *s, const struct gw_pending *p,
                                 const char *outcome, int error_code, const char *result_raw,
-                                size_t result_len, const json_t *result, const json_t *guard)
+                                size_t result_len, const json_t *result, const json_t *guard,
+                                uint64_t now)
 {
     if (p->internal)
         return;
-    uint64_t now = mono_us();
     metrics_request(s->metrics, s->server != NULL ? s->server : "", p->method_name,
                     p->target_kind == POL_TOOL ? p->target : NULL, outcome, now - p->t_in);
     if (s->audit == NULL)
@@ -227,7 +227,8 @@ static void audit_completion_ex(struct gw_session *s, const struct gw_pending *p
 static void audit_completion(struct gw_session *s, const struct gw_pending *p, const char *outcome,
                              int error_code, const char *result_raw, size_t result_len)
 {
-    audit_completion_ex(s, p, outcome, error_code, result_raw, result_len, NULL, NULL);
+    audit_completion_ex(s, p, outcome, error_code, result_raw, result_len, NULL, NULL,
+                        mono_us());
 }
 
 void gw_audit_event(struct gw_session *s, const char *event, const json_t *extra)
@@ -1087,8 +1088,8 @@ static enum gw_verdict stage_limit(struct gw_session *s, struct gw_msg *m)
         return limit_verdict(m, &s->limit_decision);
     uint32_t threshold = s->rl != NULL ? ratelimit_alert_threshold(s->rl)
                                        : ratelimit_config_alert(s->cfg->rate_limits);
-    if (rl_alert_hit(s->alert, threshold, mono_us())) {
-        uint32_t n = rl_alert_count(s->alert, mono_us());
+    if (rl_alert_hit(s->alert, threshold, m->t_in)) {
+        uint32_t n = rl_alert_count(s->alert, m->t_in);
         log_warnx("session %.8s: %u tool calls in the last minute, above the alert threshold "
                   "of %u (rate_limits.alert)",
                   s->id, n, threshold);
@@ -1233,7 +1234,8 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
         if (!p->cancelled)
             outcome = "error";
     }
-    p->gw_us += mono_us() - m->t_in;
+    uint64_t now = mono_us(); /* one clock read for gw_us and the latency */
+    p->gw_us += now - m->t_in;
     const char *text = NULL;
     size_t textlen = 0;
     const json_t *result = NULL;
@@ -1249,7 +1251,7 @@ static void complete_request(struct gw_session *s, struct gw_msg *m)
             textlen = m->tape->tok[tok].len;
         }
     }
-    audit_completion_ex(s, p, outcome, code, text, textlen, result, m->guard);
+    audit_completion_ex(s, p, outcome, code, text, textlen, result, m->guard, now);
     limit_account(s, p, m);
     gw_pending_done(p);
     m->pending = NULL;
@@ -1347,7 +1349,8 @@ static void handle(struct gw_session *s, struct gw_msg *m)
             json_t *id = gw_pending_id(m->pending);
             answer_error(s, m->pending->dir, id, m->err.code, m->err.msg, m->err.reason, NULL);
             json_decref(id);
-            audit_completion_ex(s, m->pending, "error", m->err.code, NULL, 0, NULL, m->guard);
+            audit_completion_ex(s, m->pending, "error", m->err.code, NULL, 0, NULL, m->guard,
+                                mono_us());
         }
         gw_pending_done(m->pending);
         m->pending = NULL;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proto/jsonrpc.h"
+#include "proto/jtape.h"
 #include "testutil.h"
 
 static const char *kind_name(enum rpc_kind k)
@@ -81,10 +82,71 @@ static void test_message_table(void **state)
     json_decref(cases);
 }
 
+/* The map key of an id is the same whether it is taken from the tape (the
+ * gateway's hot path) or from a jansson tree (kit, HTTP transport): a
+ * response is matched to its request by it. */
+static void test_id_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *key;
+    } cases[] = {
+        {"0", "n:0"},
+        {"7", "n:7"},
+        {"-1", "n:-1"},
+        {"1234567890", "n:1234567890"},
+        {"9223372036854775807", "n:9223372036854775807"},
+        {"-9223372036854775808", "n:-9223372036854775808"},
+        {"\"abc\"", "s:abc"},
+        {"\"\"", "s:"},
+        {"\"n:1\"", "s:n:1"},
+        {"\"a\\u0041\"", "s:aA"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jtape t;
+        jtape_init(&t);
+        struct json_err je;
+        assert_int_equal(jtape_parse(&t, cases[i].json, strlen(cases[i].json), NULL, &je), 0);
+        char a[64], b[64];
+        size_t na = rpc_id_key_tape(&t, 0, a, sizeof(a));
+        json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        size_t nb = rpc_id_key(v, b, sizeof(b));
+        assert_int_equal(na, strlen(cases[i].key));
+        assert_string_equal(a, cases[i].key);
+        assert_int_equal(nb, na);
+        assert_string_equal(b, cases[i].key);
+        /* One byte short of key + NUL: both refuse rather than cut. */
+        size_t need = strlen(cases[i].key) + 1;
+        assert_int_equal(rpc_id_key_tape(&t, 0, a, need - 1), 0);
+        assert_int_equal(rpc_id_key(v, b, need - 1), 0);
+        assert_int_equal(rpc_id_key_tape(&t, 0, a, need), need - 1);
+        assert_int_equal(rpc_id_key(v, b, need), need - 1);
+        json_decref(v);
+        jtape_free(&t);
+    }
+    /* Not ids: a fraction, null, an object. */
+    static const char *const bad[] = {"1.5", "null", "{}", "true"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct jtape t;
+        jtape_init(&t);
+        struct json_err je;
+        assert_int_equal(jtape_parse(&t, bad[i], strlen(bad[i]), NULL, &je), 0);
+        char a[64];
+        assert_int_equal(rpc_id_key_tape(&t, 0, a, sizeof(a)), 0);
+        json_t *v = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        assert_int_equal(rpc_id_key(v, a, sizeof(a)), 0);
+        json_decref(v);
+        jtape_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_table),
+        cmocka_unit_test(test_id_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
