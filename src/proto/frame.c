@@ -51,13 +51,23 @@ ssize_t frame_read_fd(struct frame_reader *fr, int fd)
         fr->scan -= fr->pending < fr->scan ? fr->pending : fr->scan;
         fr->pending = 0;
     }
-    if (buf_reserve(&fr->in, FRAME_READ_CHUNK) < 0) {
+    /* Up to a pipe's worth (64 KiB) per read, into the room the buffer has:
+     * the first read sizes it to one chunk, and it grows only when less than
+     * FRAME_READ_MIN stays free after the bytes of a partial line are moved to
+     * the front. (Asking for a whole chunk on top of a partial line doubled
+     * every channel's buffer to 128 KiB.) */
+    if (fr->in.cap - fr->in.len <= FRAME_READ_CHUNK)
+        buf_compact(&fr->in);
+    if (buf_reserve(&fr->in, fr->in.cap == 0 ? FRAME_READ_CHUNK - 1 : FRAME_READ_MIN) < 0) {
         errno = ENOBUFS;
         return -1;
     }
+    size_t room = fr->in.cap - fr->in.len - 1;
+    if (room > FRAME_READ_CHUNK)
+        room = FRAME_READ_CHUNK;
     ssize_t r;
     do {
-        r = read(fd, fr->in.data + fr->in.len, FRAME_READ_CHUNK);
+        r = read(fd, fr->in.data + fr->in.len, room);
     } while (r < 0 && errno == EINTR);
     if (r > 0)
         fr->in.len += (size_t)r;

@@ -20,6 +20,7 @@
 #define FRAME_HEAD_KEEP 4096
 #define FRAME_TAIL_KEEP 512
 #define FRAME_READ_CHUNK 65536
+#define FRAME_READ_MIN 4096 /* the buffer grows when less room than this is left */
 
 enum frame_kind { FRAME_NONE = 0, FRAME_LINE, FRAME_OVERSIZE };
 

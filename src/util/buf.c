@@ -96,6 +96,17 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+void buf_compact(struct buf *b)
+{
+    if (b->off == 0)
+        return;
+    size_t used = b->len - b->off;
+    if (used > 0)
+        memmove(b->data, b->data + b->off, used);
+    b->off = 0;
+    b->len = used;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     size_t used = b->len - b->off;

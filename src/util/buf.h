@@ -59,6 +59,8 @@ static inline int buf_append_char(struct buf *b, char c)
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Moves the bytes to the front of the storage (reclaims consumed space now). */
+void buf_compact(struct buf *b);
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 /* Empties the buffer, keeping its storage. */

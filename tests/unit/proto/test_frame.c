@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -87,6 +89,71 @@ static void test_oversize_from_pipe(void **state)
     frame_free(&fr);
 }
 
+/* Lines of every size up to the budget cross a pipe intact and in order,
+ * whatever the read boundaries; the reading buffer stays at one 64 KiB chunk
+ * while every line fits in it, and grows for the long ones. */
+static void test_pipe_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1, 100, 10240, 10240, 65000, 65535, 65536, 70000, 300000, 7};
+    const size_t nsizes = sizeof(sizes) / sizeof(sizes[0]);
+    const size_t rounds = 40;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct frame_reader fr;
+    frame_init(&fr, 400000);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        char *line = malloc(300001);
+        for (size_t r = 0; r < rounds; r++)
+            for (size_t i = 0; i < nsizes; i++) {
+                for (size_t k = 0; k < sizes[i]; k++)
+                    line[k] = (char)('a' + (r + i + k) % 26);
+                line[sizes[i]] = '\n';
+                /* odd write sizes, so reads end inside lines */
+                size_t off = 0, step = 777 + 1000 * i;
+                while (off < sizes[i] + 1) {
+                    size_t n = sizes[i] + 1 - off < step ? sizes[i] + 1 - off : step;
+                    if (write(p[1], line + off, n) != (ssize_t)n)
+                        _exit(1);
+                    off += n;
+                }
+            }
+        _exit(0);
+    }
+    close(p[1]);
+    size_t got = 0, peak_small = 0;
+    for (;;) {
+        ssize_t r = frame_read_fd(&fr, p[0]);
+        assert_true(r >= 0);
+        /* Until the first four lines (all under 64 KiB) are out, whatever
+         * the read boundaries were: one chunk. */
+        if (got < 4 && fr.in.cap > peak_small)
+            peak_small = fr.in.cap;
+        struct frame_item it;
+        while ((it = frame_next(&fr)).kind != FRAME_NONE) {
+            assert_int_equal(it.kind, FRAME_LINE);
+            size_t rr = got / nsizes, i = got % nsizes;
+            assert_int_equal(it.len, sizes[i]);
+            for (size_t k = 0; k < it.len; k++)
+                if (it.data[k] != (char)('a' + (rr + i + k) % 26))
+                    fail_msg("line %zu differs at byte %zu", got, k);
+            got++;
+        }
+        if (r == 0)
+            break;
+    }
+    assert_int_equal(got, rounds * nsizes);
+    assert_int_equal(peak_small, 65536);
+    assert_true(fr.in.cap >= 300001);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(p[0]);
+    frame_free(&fr);
+}
+
 static void test_salvage(void **state)
 {
     (void)state;
@@ -108,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_oversize_from_pipe),
         cmocka_unit_test(test_salvage),
+        cmocka_unit_test(test_pipe_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
