@@ -675,7 +675,17 @@ struct rl_config *ratelimit_compile(const struct cfg_doc *doc, const json_t *sec
     c->refs = 1;
     c->alert = RL_DEFAULT_ALERT;
     c->max_keys = RL_DEFAULT_MAX_KEYS;
-    c->lim = calloc(RL_MAX_LIMITS, sizeof(*c->lim));
+    /* As many slots as the lists have entries (RL_MAX_LIMITS at most; the
+     * lists report going past it): the full table is 88 KB of zeroed memory
+     * that a gateway without rate limits would carry for nothing. */
+    size_t nlim = 0;
+    if (json_is_object(section)) {
+        nlim = json_array_size(json_object_get(section, "rules")) +
+               json_array_size(json_object_get(section, "budgets"));
+        if (nlim > RL_MAX_LIMITS)
+            nlim = RL_MAX_LIMITS;
+    }
+    c->lim = calloc(nlim > 0 ? nlim : 1, sizeof(*c->lim));
     if (c->lim == NULL)
         goto fail;
     if (section == NULL)

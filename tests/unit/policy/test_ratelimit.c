@@ -14,6 +14,7 @@
 #include "policy/ratelimit.h"
 #include "policy/store.h"
 #include "rl_scen.h"
+#include "util/buf.h"
 #include "testutil.h"
 
 static struct rl_config *compile_yaml(const char *y, struct cfg_errors *e)
@@ -141,6 +142,61 @@ static void test_valid_configs(void **state)
     assert_true(redis);
     rl_config_free(c);
     cfg_errors_free(&e);
+}
+
+/* The limit table is sized by the lists: 256 rules and budgets in all
+ * compile (the last one is enforced), one more is refused with its position. */
+static char *many_limits_yaml(size_t nrules, size_t nbudgets)
+{
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    buf_append_str(&b, "rate_limits:\n  rules:\n");
+    for (size_t i = 0; i < nrules; i++)
+        buf_printf(&b, "    - {name: r%zu, tool: t%zu, rate: 2/min, burst: 1}\n", i, i);
+    if (nbudgets > 0)
+        buf_append_str(&b, "  budgets:\n");
+    for (size_t i = 0; i < nbudgets; i++)
+        buf_printf(&b, "    - {name: b%zu, window: 1h, calls: 1000}\n", i);
+    buf_cstr(&b);
+    return b.data;
+}
+
+static void test_many_limits(void **state)
+{
+    (void)state;
+    struct cfg_errors e;
+    char *y = many_limits_yaml(200, 56);
+    struct rl_config *c = compile_yaml(y, &e);
+    if (c == NULL)
+        cfg_errors_print(&e, stderr);
+    assert_non_null(c);
+    size_t nr, nb;
+    rl_config_counts(c, &nr, &nb, NULL);
+    assert_int_equal(nr, 200);
+    assert_int_equal(nb, 56);
+    char err[128];
+    struct ratelimit *rl = ratelimit_new(c, NULL, err, sizeof(err));
+    assert_non_null(rl);
+    rl_config_free(c);
+    cfg_errors_free(&e);
+    /* The last rule holds: one call per burst for its tool, then refused. */
+    assert_true(check(rl, "alice", "t199", 1000000).allowed);
+    assert_false(check(rl, "alice", "t199", 1000001).allowed);
+    assert_true(check(rl, "alice", "t0", 1000002).allowed);
+    ratelimit_free(rl);
+    free(y);
+
+    y = many_limits_yaml(200, 57);
+    c = compile_yaml(y, &e);
+    assert_null(c);
+    bool named = false;
+    for (size_t i = 0; i < e.n; i++)
+        named = named || strstr(e.msgs[i], "at most 256 rules and budgets in all") != NULL;
+    if (!named)
+        cfg_errors_print(&e, stderr);
+    assert_true(named);
+    cfg_errors_free(&e);
+    free(y);
 }
 
 static void test_redis_urls(void **state)
@@ -461,7 +517,7 @@ int main(void)
         cmocka_unit_test(test_alert),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_long_keys),     cmocka_unit_test(test_keys_expire),
         cmocka_unit_test(test_reload),        cmocka_unit_test(test_messages_and_stats),
-        cmocka_unit_test(test_store_mem_ops),
+        cmocka_unit_test(test_store_mem_ops),  cmocka_unit_test(test_many_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
