@@ -184,8 +184,10 @@ size_t detect_list_count(const struct detect_list *l, enum detect_rule r);
 
 struct detect_set;
 
-/* Compiles every pattern (PCRE2 with JIT when available). Returns NULL and a
- * message in err on failure (a build defect, not bad input). */
+/* Compiles every pattern (PCRE2; a pattern's JIT code, where PCRE2 has JIT,
+ * is made when it first runs, so a process carries only the code of the
+ * patterns its texts reached). Returns NULL and a message in err on failure
+ * (a build defect, not bad input). */
 struct detect_set *detect_set_new(char *err, size_t errlen);
 void detect_set_free(struct detect_set *ds);
 /* A process-wide set built on first use (thread-safe); never freed. Aborts

@@ -11,6 +11,8 @@
  * Matches that are quoted or introduced as examples ("such as", "attackers
  * may ...") are kept at low severity with DETECT_F_QUOTED.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,8 +820,32 @@ static pcre2_code *compile_re(const char *re, uint32_t opts, char *err, size_t e
                  re + (eo > 20 ? eo - 20 : 0));
         return NULL;
     }
-    (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* interpreter fallback */
-    return c;
+    return c; /* JIT code comes at its first run: jit_ready() */
+}
+
+/* Whether re (whose state is *st) runs as JIT code, making that code when it
+ * runs for the first time. Detection sets are shared between threads: the
+ * code is made under a lock and published with its state, and no thread
+ * matches with a pattern before its state is settled, so pcre2_jit_compile()
+ * never changes a pattern another thread is matching with. */
+static bool jit_ready(pcre2_code *re, _Atomic uint8_t *st)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    uint8_t v = atomic_load_explicit(st, memory_order_acquire);
+    if (v == INJ_JIT_NOT_YET) {
+        pthread_mutex_lock(&lock);
+        v = atomic_load_explicit(st, memory_order_relaxed);
+        if (v == INJ_JIT_NOT_YET) {
+            size_t js = 0;
+            v = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0 &&
+                        pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &js) == 0 && js > 0
+                    ? INJ_JIT_READY
+                    : INJ_JIT_NONE;
+            atomic_store_explicit(st, v, memory_order_release);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    return v == INJ_JIT_READY;
 }
 
 /* Whether pattern pt runs in context ctx. */
@@ -895,14 +921,12 @@ int inj_compile(struct detect_set *ds, char *err, size_t errlen)
         p->re = compile_re(d->re, (d->flags & P_ANCH) ? PCRE2_ANCHORED : 0, err, errlen);
         if (p->re == NULL)
             return -1;
-        size_t js = 0;
-        p->jit = pcre2_pattern_info(p->re, PCRE2_INFO_JITSIZE, &js) == 0 && js > 0;
+        atomic_init(&p->jit, INJ_JIT_NOT_YET);
+        atomic_init(&p->with_jit, INJ_JIT_NOT_YET);
         if (d->with != NULL) {
             p->with = compile_re(d->with, 0, err, errlen);
             if (p->with == NULL)
                 return -1;
-            js = 0;
-            p->with_jit = pcre2_pattern_info(p->with, PCRE2_INFO_JITSIZE, &js) == 0 && js > 0;
         }
         p->sev[DETECT_CTX_RESULT] = d->sr;
         p->sev[DETECT_CTX_DEFINITION] = d->sd;
@@ -1179,8 +1203,9 @@ static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size
     return true;
 }
 
-static int match(struct dscan *s, const pcre2_code *re, bool jit, size_t len, size_t off)
+static int match(struct dscan *s, pcre2_code *re, _Atomic uint8_t *st, size_t len, size_t off)
 {
+    bool jit = jit_ready(re, st);
     if (s->md == NULL && (s->md = pcre2_match_data_create(16, NULL)) == NULL) {
         s->err = -1;
         return PCRE2_ERROR_NOMEMORY;
@@ -1208,11 +1233,13 @@ static int match(struct dscan *s, const pcre2_code *re, bool jit, size_t len, si
 
 /* Runs pattern pt at [off, to); reports every match (only the first for an
  * anchored pattern). */
-static void run_window(struct dscan *s, const struct inj_pattern *pt, size_t off, size_t to)
+static void run_window(struct dscan *s, const struct inj_pattern *cpt, size_t off, size_t to)
 {
+    /* The set is read-only but for the JIT state of its patterns (jit_ready). */
+    struct inj_pattern *pt = (struct inj_pattern *)cpt;
     bool anchored = (pt->flags & P_ANCH) != 0;
     while (off < to) {
-        int rc = match(s, pt->re, pt->jit, to, off);
+        int rc = match(s, pt->re, &pt->jit, to, off);
         if (rc < 0)
             return;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
@@ -1227,7 +1254,7 @@ static void run_window(struct dscan *s, const struct inj_pattern *pt, size_t off
         if (pt->with != NULL) {
             size_t sa, sb;
             sentence(s, ms, me, &sa, &sb);
-            ok = match(s, pt->with, pt->with_jit, sb, sa) >= 0;
+            ok = match(s, pt->with, &pt->with_jit, sb, sa) >= 0;
         }
         if (ok && (pt->flags & P_NEG) && negated(s, ms))
             ok = false;

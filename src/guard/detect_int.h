@@ -13,6 +13,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "guard/detect.h"
@@ -92,11 +93,15 @@ struct pat_ref {
     uint8_t pad;
 };
 
+enum { INJ_JIT_NOT_YET = 0, INJ_JIT_READY, INJ_JIT_NONE /* the interpreter runs it */ };
+
 struct inj_pattern {
     enum detect_rule rule;
     pcre2_code *re;
     pcre2_code *with; /* optional: must match in the same sentence */
-    bool jit, with_jit;
+    /* JIT code is made when a pattern first runs (inj_jit_ready): most
+     * texts trigger few patterns, and the JIT code of all of them is 750 KB. */
+    _Atomic uint8_t jit, with_jit; /* INJ_JIT_* */
     uint8_t sev[DETECT_CTX__COUNT]; /* 0: the rule's default; 0xff: off */
     unsigned flags;
     uint32_t need;    /* co-trigger classes required near the anchor (all of them) */

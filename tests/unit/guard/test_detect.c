@@ -9,6 +9,7 @@
  * that never splits a UTF-8 sequence, and printable evidence.
  */
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,7 +19,9 @@
 #include <cmocka.h>
 
 #include "guard/detect.h"
+#include "guard/detect_int.h"
 #include "testutil.h"
+#include "util/buf.h"
 
 static const struct detect_set *ds;
 
@@ -217,12 +220,122 @@ static void test_definitions_more(void **state)
     run_table("tests/cases/detect/definitions_more.jsonl");
 }
 
+/* JIT code is made for a pattern when it first runs, also when several
+ * threads share a fresh set and reach the same patterns at once: every
+ * thread finds exactly what one thread alone finds, the patterns that ran
+ * have JIT code, and a benign text leaves the others without. */
+struct jit_job {
+    const struct detect_set *set;
+    const char *text;
+    size_t len;
+    pthread_barrier_t *go;
+    struct detect_list found;
+};
+
+static void *jit_scan(void *arg)
+{
+    struct jit_job *j = arg;
+    detect_list_init(&j->found, 100000);
+    pthread_barrier_wait(j->go);
+    if (detect_scan_text(j->set, DETECT_CTX_RESULT, j->text, j->len, NULL, &j->found) < 0)
+        return arg;
+    return NULL;
+}
+
+static size_t jit_made(const struct detect_set *set)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->npat; i++)
+        n += atomic_load(&set->pat[i].jit) == INJ_JIT_READY;
+    return n;
+}
+
+static void test_lazy_jit_threads(void **state)
+{
+    (void)state;
+    /* Every result-context input of the injection table, one after another. */
+    json_t *cases = tu_load_cases("tests/cases/detect/injection.jsonl");
+    struct buf text;
+    buf_init(&text, 1u << 22);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *in = json_string_value(json_object_get(c, "input"));
+        if (in != NULL)
+            buf_printf(&text, "%s\n\n", in);
+    }
+    json_decref(cases);
+    char err[256];
+    struct detect_set *alone = detect_set_new(err, sizeof(err));
+    struct detect_set *shared = detect_set_new(err, sizeof(err));
+    assert_non_null(alone);
+    assert_non_null(shared);
+
+    /* A benign text first: patterns of words it has run, the rest wait. */
+    const char *benign = "The weather today is mild. You can find the report in the docs "
+                         "folder; please read it before the meeting.";
+    struct detect_list l;
+    detect_list_init(&l, 100);
+    assert_int_equal(detect_scan_text(shared, DETECT_CTX_RESULT, benign, strlen(benign), NULL,
+                                      &l),
+                     0);
+    detect_list_free(&l);
+    size_t after_benign = jit_made(shared);
+    assert_true(after_benign < shared->npat / 4);
+
+    struct detect_list ref;
+    detect_list_init(&ref, 100000);
+    assert_int_equal(detect_scan_text(alone, DETECT_CTX_RESULT, buf_head(&text), buf_used(&text),
+                                      NULL, &ref),
+                     0);
+    assert_true(ref.n >= 50);
+    size_t ran = jit_made(alone);
+    assert_true(ran > after_benign);
+    print_message("  JIT code: %zu of %zu patterns after a benign text, %zu after the injection "
+                  "table\n",
+                  after_benign, shared->npat, ran);
+
+    enum { NT = 4 };
+    pthread_t th[NT];
+    struct jit_job jobs[NT];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, NT);
+    for (int t = 0; t < NT; t++) {
+        jobs[t] = (struct jit_job){.set = shared, .text = buf_head(&text), .len = buf_used(&text),
+                                   .go = &go};
+        assert_int_equal(pthread_create(&th[t], NULL, jit_scan, &jobs[t]), 0);
+    }
+    for (int t = 0; t < NT; t++) {
+        void *rv;
+        pthread_join(th[t], &rv);
+        assert_null(rv);
+        assert_int_equal(jobs[t].found.n, ref.n);
+        for (size_t k = 0; k < ref.n; k++) {
+            assert_int_equal(jobs[t].found.v[k].rule, ref.v[k].rule);
+            assert_int_equal(jobs[t].found.v[k].start, ref.v[k].start);
+            assert_int_equal(jobs[t].found.v[k].end, ref.v[k].end);
+        }
+        detect_list_free(&jobs[t].found);
+    }
+    pthread_barrier_destroy(&go);
+    /* JIT code for the patterns that ran (where this PCRE2 has JIT). */
+    uint32_t has_jit = 0;
+    pcre2_config(PCRE2_CONFIG_JIT, &has_jit);
+    if (has_jit)
+        assert_int_equal(jit_made(shared), ran);
+    detect_list_free(&ref);
+    detect_set_free(alone);
+    detect_set_free(shared);
+    buf_free(&text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secrets),    cmocka_unit_test(test_pii),
         cmocka_unit_test(test_injection),  cmocka_unit_test(test_hidden),
         cmocka_unit_test(test_definitions), cmocka_unit_test(test_definitions_more),
+        cmocka_unit_test(test_lazy_jit_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
