@@ -31,6 +31,19 @@ trap 'rm -rf "$tmp"; jobs -p | xargs -r kill 2>/dev/null' EXIT
 
 j() { jq -r "$1" <<<"$2"; }
 echo "# mcpwall benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))" >$res
+# What decides the cost of waking a process on another CPU: a VM or not, and
+# whether an idle virtual CPU polls before it halts (the stdio figures depend
+# on it more than on anything in mcpwall).
+machine() {
+    local virt=no idle poll
+    grep -qw hypervisor /proc/cpuinfo && virt=yes
+    idle=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+    poll=$(grep -o 'haltpoll.guest_halt_poll_ns=[0-9]*' /proc/cmdline 2>/dev/null | cut -d= -f2)
+    [[ -z $poll ]] && poll=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo "n/a")
+    echo "virtual machine: $virt; cpuidle driver: $idle; guest halt polling (ns): $poll"
+}
+echo >>$res
+echo "Machine: $(machine)." >>$res
 
 # ---- 1. stdio ----------------------------------------------------------------------
 echo "== stdio: direct / plain relay / mcpwall wrap ($N calls each)"
@@ -44,6 +57,18 @@ echo "== stdio: direct / plain relay / mcpwall wrap ($N calls each)"
     echo "|---|---|---|---|---|---|---|---|"
 } >>$res
 declare -A P50 CPS CPU RSS
+# stdio_run JOBS PAYLOAD MODE [CPU-LIST]: one bench_wrap run, its JSON line.
+stdio_run() {
+    local cmd pin=()
+    case $3 in
+    direct) cmd=($B/bench/echo_server) ;;
+    relay) cmd=($B/bench/relay $B/bench/echo_server) ;;
+    wrap) cmd=($B/mcpwall wrap --audit "$tmp/wrap-audit.jsonl" -- $B/bench/echo_server) ;;
+    esac
+    [[ -n ${4:-} ]] && pin=(taskset -c "$4")
+    "${pin[@]}" $B/bench/bench_wrap -n $N -w 1000 -j "$1" -s "$2" -- "${cmd[@]}" 2>/dev/null
+    rm -f "$tmp"/wrap-audit.jsonl*
+}
 # Each configuration runs REPS times, the modes interleaved (so a burst of
 # load elsewhere on the machine hits all three alike); the median is kept.
 REPS=$([[ -n $quick ]] && echo 1 || echo 3)
@@ -53,12 +78,7 @@ for payload in 100 10240; do
         declare -A RUNS=()
         for rep in $(seq $REPS); do
             for mode in direct relay wrap; do
-                case $mode in
-                direct) cmd=($B/bench/echo_server) ;;
-                relay) cmd=($B/bench/relay $B/bench/echo_server) ;;
-                wrap) cmd=($B/mcpwall wrap --audit "$tmp/wrap-audit.jsonl" -- $B/bench/echo_server) ;;
-                esac
-                r=$($B/bench/bench_wrap -n $N -w 1000 -j $jobs -s $payload -- "${cmd[@]}" 2>/dev/null)
+                r=$(stdio_run $jobs $payload $mode)
                 RUNS[$mode]+="$r"$'\n'
                 printf '  %-6s %2s in flight %-6s %s\n' "$payload" "$jobs" "$mode" "$r"
             done
@@ -83,6 +103,37 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
     echo "- throughput through mcpwall / direct, 16 in flight, 100 B: **$(ratio "${CPS[100/16/wrap]}" "${CPS[100/16/direct]}")** (target ≥ 0.5); 10 KB: $(ratio "${CPS[10240/16/wrap]}" "${CPS[10240/16/direct]}")"
     echo "- mcpwall peak RSS: **$(printf '%s\n' "${RSS[100/1/wrap]}" "${RSS[100/16/wrap]}" "${RSS[10240/1/wrap]}" "${RSS[10240/16/wrap]}" | sort -n | tail -1) KiB** (target ≤ 8192)"
 } | tee -a $res
+
+# Control: the same 100 B runs with all three processes on one CPU. There a
+# write that wakes the reader is a switch on the same CPU; on two CPUs of a VM
+# it is an interrupt to a virtual CPU that may have halted. The difference
+# between the two tables is the machine's price for waking another CPU, paid
+# by every intermediary alike (the plain relay included).
+if command -v taskset >/dev/null && [[ $(nproc) -gt 1 ]]; then
+    echo "== control: 100 B, all three processes on CPU 0"
+    {
+        echo
+        echo "### Control: 100 B with all three processes on one CPU (taskset -c 0)"
+        echo
+        echo "| in flight | path | p50 µs | p99 µs | calls/s | CPU µs/call (intermediary) |"
+        echo "|---|---|---|---|---|---|"
+    } >>$res
+    declare -A C1CPS C1CPU C1P50
+    for jobs in 1 16; do
+        for mode in direct relay wrap; do
+            r=$(stdio_run $jobs 100 $mode 0)
+            printf '  100    %2s in flight %-6s one CPU %s\n' "$jobs" "$mode" "$r"
+            k=$jobs/$mode
+            C1CPS[$k]=$(j .calls_per_s "$r"); C1CPU[$k]=$(j .cpu_us_per_call "$r"); C1P50[$k]=$(j .p50_us "$r")
+            cpu=${C1CPU[$k]}; [[ $cpu == -1.00 || $cpu == -1 ]] && cpu="—"
+            echo "| $jobs | $mode | ${C1P50[$k]} | $(j .p99_us "$r") | ${C1CPS[$k]} | $cpu |" >>$res
+        done
+    done
+    {
+        echo
+        echo "- one CPU: throughput through mcpwall / direct, 16 in flight: **$(ratio "${C1CPS[16/wrap]}" "${C1CPS[16/direct]}")** (plain relay $(ratio "${C1CPS[16/relay]}" "${C1CPS[16/direct]}")); p50 mcpwall / relay at 1 in flight $(ratio "${C1P50[1/wrap]}" "${C1P50[1/relay]}"); CPU per call at 1 in flight: mcpwall ${C1CPU[1/wrap]} µs, plain relay ${C1CPU[1/relay]} µs"
+    } | tee -a $res
+fi
 
 # ---- 2. Streamable HTTP ---------------------------------------------------------
 echo "== Streamable HTTP: mcpwall serve / mcp-proxy / supergateway (${SECS}s per level)"
