@@ -120,6 +120,7 @@ static void test_pipe_sizes(void **state)
                     off += n;
                 }
             }
+        free(line); /* valgrind checks the child's leaks too */
         _exit(0);
     }
     close(p[1]);
