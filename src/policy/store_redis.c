@@ -17,7 +17,11 @@
  * connection whose oldest command has had no reply for max(1 s, 10 x timeout)
  * is dropped and reopened. At most max_inflight commands are outstanding;
  * beyond that takes fail at once (STORE_ERROR) instead of queueing without
- * bound.
+ * bound. Accounting (what a finished call cost a budget) is not answered to
+ * anyone, so it waits instead: while the connection is down or full, the
+ * built commands queue (RS_ACCT_BACKLOG at most, then they are counted as
+ * dropped) and go out in order once it is up. A command already sent when a
+ * connection breaks is not repeated: Redis may have applied it.
  *
  * Lifetimes: a store_req lives exactly as long as its command is outstanding
  * in hiredis (hiredis always calls back: with the reply, or with NULL when
@@ -131,6 +135,7 @@ static const char account_script[] =
 #define RS_BACKOFF_MIN_US 100000ull
 #define RS_BACKOFF_MAX_US 5000000ull
 #define RS_MAX_OPS 256
+#define RS_ACCT_BACKLOG 4096 /* accounting commands kept while Redis is away */
 /* Slack added to key lifetimes: gateways' clocks and Redis's may differ. */
 #define RS_TTL_SLACK_MS 1000ull
 #define RS_WINDOW_SLACK_MS 60000ull
@@ -141,6 +146,7 @@ struct store_req {
     struct redis_store *rs;           /* NULL once the store is gone (orphan) */
     struct store_req *aprev, *anext;  /* outstanding commands, in send order */
     struct store_req *wprev, *wnext;  /* waiting for a result, by deadline */
+    struct store_req *bnext;          /* accounting not sent yet (backlog) */
     bool waiting;
     bool account;
     bool eval_sent;
@@ -166,6 +172,8 @@ struct redis_store {
     struct event *timer;
     struct store_req *ahead, *atail;  /* outstanding */
     struct store_req *whead, *wtail;  /* waiting */
+    struct store_req *bhead, *btail;  /* accounting not sent yet, in order */
+    size_t backlog;
     size_t outstanding;
     char sha_take[41], sha_acct[41];
     int depth;                        /* nesting of our callbacks */
@@ -310,6 +318,8 @@ static void rs_drop(struct redis_store *rs)
 
 /* ------------------------------------------------------------- connection */
 
+static void rs_send_backlog(struct redis_store *rs);
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct redis_store *rs = ac->data;
@@ -327,6 +337,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rs->up = true;
     rs->backoff_us = RS_BACKOFF_MIN_US;
     rs->st.connects++;
+    rs_send_backlog(rs);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -484,6 +495,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (rp == NULL || rp->type == REDIS_REPLY_ERROR)
             rs->st.errors++;
         free(r);
+        rs_send_backlog(rs); /* room for the accounting that waits */
         return;
     }
     struct store_res res[RS_MAX_OPS];
@@ -666,11 +678,6 @@ static void redis_account(struct store *s, const struct store_op *ops, size_t n,
             return;
         keybytes += pl + ops[i].klen;
     }
-    redisAsyncContext *ac = rs_conn(rs);
-    if (ac == NULL || rs->outstanding >= rs->cfg.max_inflight) {
-        rs->st.account_dropped++;
-        return;
-    }
     size_t argc = 3 + n + 2 + n;
     struct store_req *r = req_alloc(argc, keybytes + 21 * (3 + n));
     if (r == NULL) {
@@ -693,9 +700,44 @@ static void redis_account(struct store *s, const struct store_op *ops, size_t n,
     for (size_t k = 0; k < n; k++)
         put_num(r, &i, &p, ttl_ms(&ops[k], now));
     MW_ASSERT((size_t)i == argc);
-    if (rs_send(rs, ac, r) < 0) {
+    /* In order behind what already waits, and only on a connection that is up
+     * (commands given to one still connecting are lost if it fails). */
+    if (rs->backlog == 0) {
+        redisAsyncContext *ac = rs_conn(rs);
+        if (ac != NULL && rs->up && rs->outstanding < rs->cfg.max_inflight &&
+            rs_send(rs, ac, r) == 0)
+            return;
+    }
+    if (rs->backlog >= RS_ACCT_BACKLOG) {
         free(r);
         rs->st.account_dropped++;
+        return;
+    }
+    r->bnext = NULL;
+    if (rs->btail != NULL)
+        rs->btail->bnext = r;
+    else
+        rs->bhead = r;
+    rs->btail = r;
+    rs->backlog++;
+    rs_conn(rs); /* reconnects when the backoff allows; the backlog goes then */
+    rs_send_backlog(rs);
+}
+
+/* Sends waiting accounting, oldest first, while the connection is up and has
+ * room. */
+static void rs_send_backlog(struct redis_store *rs)
+{
+    while (rs->bhead != NULL && !rs->dead && rs->up && rs->ac != NULL &&
+           rs->outstanding < rs->cfg.max_inflight) {
+        struct store_req *r = rs->bhead;
+        if (rs_send(rs, rs->ac, r) < 0)
+            return;
+        rs->bhead = r->bnext;
+        if (rs->bhead == NULL)
+            rs->btail = NULL;
+        r->bnext = NULL;
+        rs->backlog--;
     }
 }
 
@@ -726,6 +768,14 @@ static void redis_free(struct store *s)
     while (rs->whead != NULL)
         rs_deliver(rs, rs->whead, STORE_SHUTDOWN, NULL, 0);
     evtimer_del(rs->timer);
+    while (rs->bhead != NULL) { /* never sent: lost with the store */
+        struct store_req *r = rs->bhead;
+        rs->bhead = r->bnext;
+        free(r);
+        rs->st.account_dropped++;
+    }
+    rs->btail = NULL;
+    rs->backlog = 0;
     /* Orphan the outstanding commands: hiredis calls them back (NULL reply)
      * when the context goes, and they free themselves. */
     for (struct store_req *r = rs->ahead; r != NULL; r = r->anext)
