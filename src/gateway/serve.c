@@ -2301,12 +2301,50 @@ static void metrics_auth(const struct serve *srv, struct buf *b)
     }
 }
 
+static void metric_gauge(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
+/* The rate limiter: its decisions, and the health of its store (a Redis
+ * outage shows here before anyone reads the logs). */
+static void metrics_ratelimit(const struct serve *srv, struct buf *b)
+{
+    if (srv->rl == NULL)
+        return;
+    struct rl_stats st;
+    ratelimit_stats(srv->rl, &st);
+    static const char chk[] = "mcpwall_ratelimit_checks_total";
+    static const char chkh[] = "Rate-limit and budget checks, by result (unavailable: the shared "
+                               "store could not tell; on_error decided).";
+    metric_counter(b, chk, chkh, "result", "allowed", st.allowed, true);
+    metric_counter(b, chk, chkh, "result", "refused", st.refused, false);
+    metric_counter(b, chk, chkh, "result", "unavailable", st.unavailable, false);
+    metric_counter(b, "mcpwall_ratelimit_store_errors_total",
+                   "Errors, bad replies and overload of the shared store (Redis).", NULL, NULL,
+                   st.store_errors, true);
+    metric_counter(b, "mcpwall_ratelimit_store_timeouts_total",
+                   "Checks the shared store did not answer within its timeout.", NULL, NULL,
+                   st.store_timeouts, true);
+    metric_counter(b, "mcpwall_ratelimit_account_dropped_total",
+                   "Call costs (result bytes, tokens) that could not be recorded in a budget.",
+                   NULL, NULL, st.account_dropped, true);
+    metric_counter(b, "mcpwall_ratelimit_full_refusals_total",
+                   "Callers refused because the memory store was at max_keys.", NULL, NULL,
+                   st.full_refusals, true);
+    metric_gauge(b, "mcpwall_ratelimit_store_connected",
+                 "1 when the limiter's store can answer (always for the memory store).",
+                 st.store_connected ? 1 : 0);
+}
+
 static int metrics_route(void *ud, struct buf *body, const char **ct)
 {
     struct serve *srv = ud;
     *ct = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(srv->metrics, body);
     metrics_auth(srv, body);
+    metrics_ratelimit(srv, body);
     return 200;
 }
 

@@ -102,6 +102,10 @@ test("serve: a new session of the same caller keeps the spent budget; the alert 
   const m = await (await fetch(`${gw.admin}/metrics`)).text();
   assert.match(m, /mcpwall_rate_alerts_total\{server="everything"\} 1/);
   assert.match(m, /mcpwall_denials_total\{server="everything",reason="rate_limited"\} [2-9]/);
+  // the limiter's own counters: refusals counted, the memory store always answers
+  assert.match(m, /mcpwall_ratelimit_checks_total\{result="refused"\} [2-9]/);
+  assert.match(m, /mcpwall_ratelimit_checks_total\{result="unavailable"\} 0\n/);
+  assert.match(m, /mcpwall_ratelimit_store_connected 1\n/);
   await waitFor(() => readAudit(`${dir}/serve-audit.jsonl`).some((r) => r.event === "rate_alert" && r.threshold === 8 && r.calls_last_minute === 9),
     5000, "the alert record");
 });
@@ -132,4 +136,8 @@ test("serve: two gateways sharing a real Redis see one budget", { skip: redisBin
   await new Promise((r) => redis.on("exit", r));
   await assert.rejects(c1.callTool({ name: "get-sum", arguments: { a: 1, b: 1 } }),
     (e) => e instanceof McpError && e.code === -32013 && e.data.reason === "limiter_unavailable");
+  // and the metrics say so: a check the store could not answer, the store down
+  const m = await (await fetch(`${g1.admin}/metrics`)).text();
+  assert.match(m, /mcpwall_ratelimit_checks_total\{result="unavailable"\} [1-9]/);
+  assert.match(m, /mcpwall_ratelimit_store_connected 0\n/);
 });
