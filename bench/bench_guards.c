@@ -19,31 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "gateway/pipeline.h"
+#include "bench_gw.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 
-static int sink(void *ud, const char *msg, size_t len)
-{
-    (void)ud;
-    (void)msg;
-    (void)len;
-    return 0;
-}
-
-static const struct gw_io io = {sink, sink, NULL, NULL};
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-/* size bytes of prose, JSON-escaped (only newlines and quotes occur). */
+/* size bytes of prose, JSON-escaped: newlines as \\n, quotes and backslashes
+ * turned into apostrophes, other control characters into spaces. */
 static char *prose(size_t size)
 {
     struct buf raw;
@@ -97,26 +80,12 @@ static struct gw_config *config(const char *yaml)
 static double run(struct gw_config *cfg, bool schema, long iters, const char *path,
                   const char *text, const char *audit_path)
 {
-    char err[256];
-    remove(audit_path);
-    struct audit_opts ao = {.path = audit_path, .flush_interval_us = 10000};
-    struct audit_log *audit = audit_open(&ao, err, sizeof(err));
     struct gw_session s;
-    gw_session_init(&s, NULL, cfg, audit, &io, NULL);
-    const char *const hs[] = {
-        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-        "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"b\",\"version\":\"1\"}}}",
-        "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":\"2025-11-25\","
-        "\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"s\",\"version\":\"1\"}}}",
-        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
-        "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":\"tools/list\"}",
-    };
-    gw_client_message(&s, hs[0], strlen(hs[0]));
-    gw_server_message(&s, hs[1], strlen(hs[1]));
-    gw_client_message(&s, hs[2], strlen(hs[2]));
+    struct audit_log *audit = bench_session_open(&s, cfg, audit_path);
     /* The gateway asks for the tools itself once ready (id "mcpwall-..."):
      * the client's own list answers with the same definition. */
-    gw_client_message(&s, hs[3], strlen(hs[3]));
+    static const char listreq[] = "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":\"tools/list\"}";
+    gw_client_message(&s, listreq, sizeof(listreq) - 1);
     const char *list =
         schema ? "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"result\":{\"tools\":[{\"name\":\"read_file\","
                  "\"description\":\"Read a text file.\",\"inputSchema\":{\"type\":\"object\","
@@ -130,7 +99,7 @@ static double run(struct gw_config *cfg, bool schema, long iters, const char *pa
     char *req = malloc(cap), *res = malloc(cap);
     double best = 1e30;
     for (int round = 0; round < 3; round++) {
-        double t0 = now_us();
+        double t0 = (double)mono_us();
         for (long i = 1; i <= iters; i++) {
             long id = round * iters + i;
             int rn = snprintf(req, cap, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\","
@@ -141,9 +110,9 @@ static double run(struct gw_config *cfg, bool schema, long iters, const char *pa
             gw_client_message(&s, req, (size_t)rn);
             gw_server_message(&s, res, (size_t)sn);
             uint64_t w;
-            audit_flush_due(audit, mono_us(), &w);
+            audit_flush_due(audit, &w);
         }
-        double per = (now_us() - t0) / (double)iters;
+        double per = ((double)mono_us() - t0) / (double)iters;
         if (per < best)
             best = per;
     }
@@ -166,8 +135,8 @@ int main(int argc, char **argv)
     bool bad = argc > 1 && *end != '\0';
     long size = argc > 2 ? strtol(argv[2], &end, 10) : 10240;
     bad |= argc > 2 && *end != '\0';
-    if (bad || iters <= 0 || size < 64) {
-        fprintf(stderr, "usage: bench_guards [ITERATIONS] [RESULT_BYTES>=64]\n");
+    if (bad || iters <= 0 || size < 64 || size > (1L << 23)) {
+        fprintf(stderr, "usage: bench_guards [ITERATIONS] [RESULT_BYTES 64..8388608]\n");
         return 2;
     }
     char dir[] = "/tmp/bench-guards-XXXXXX";
@@ -196,7 +165,10 @@ int main(int argc, char **argv)
 
     char *text = prose((size_t)size);
     char *secret = strdup(text);
-    memcpy(secret + strlen(secret) / 2, "AKIAQX4Z7HJ2KLMN3PQR", 20);
+    size_t at = strlen(secret) / 2;
+    while (secret[at - 1] == '\\') /* not between a backslash and its letter */
+        at++;
+    memcpy(secret + at, "AKIAQX4Z7HJ2KLMN3PQR", 20);
 
     double t_bare = run(bare, false, iters, path, text, audit_path);
     double t_guarded = run(guarded, true, iters, path, text, audit_path);

@@ -8,20 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/pipeline.h"
-#include "util/timeutil.h"
-
-static size_t sink_bytes;
-
-static int sink(void *ud, const char *msg, size_t len)
-{
-    (void)ud;
-    (void)msg;
-    sink_bytes += len;
-    return 0;
-}
-
-static const struct gw_io io = {sink, sink, NULL, NULL};
+#include "bench_gw.h"
 
 static double now(void)
 {
@@ -41,22 +28,8 @@ int main(int argc, char **argv)
         return 2;
     const char *audit_path = argc > 3 ? argv[3] : "/tmp/bench-pipeline-audit.jsonl";
     struct gw_config *cfg = gwconfig_default();
-    char err[256];
-    remove(audit_path);
-    struct audit_opts ao = {.path = audit_path, .flush_interval_us = 10000};
-    struct audit_log *audit = audit_open(&ao, err, sizeof(err));
     struct gw_session s;
-    gw_session_init(&s, NULL, cfg, audit, &io, NULL);
-    const char *init = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
-                       "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{"
-                       "\"name\":\"b\",\"version\":\"1\"}}}";
-    const char *initres = "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":"
-                          "\"2025-11-25\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{"
-                          "\"name\":\"s\",\"version\":\"1\"}}}";
-    const char *inited = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
-    gw_client_message(&s, init, strlen(init));
-    gw_server_message(&s, initres, strlen(initres));
-    gw_client_message(&s, inited, strlen(inited));
+    struct audit_log *audit = bench_session_open(&s, cfg, audit_path);
     char *text = malloc((size_t)payload + 1);
     for (long i = 0; i < payload; i++)
         text[i] = (char)('a' + i % 26);
@@ -72,7 +45,7 @@ int main(int argc, char **argv)
         gw_client_message(&s, req, (size_t)rn);
         gw_server_message(&s, res, (size_t)sn);
         uint64_t w;
-        audit_flush_due(audit, mono_us(), &w);
+        audit_flush_due(audit, &w);
     }
     double t1 = now();
     gw_session_free(&s);

@@ -79,6 +79,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct dir up = {.from = 0, .to = in[1], .buf = malloc(CAP)};
     struct dir down = {.from = outp[0], .to = 1, .buf = malloc(CAP)};
+    if (up.buf == NULL || down.buf == NULL)
+        return 1;
     int fds[] = {0, 1, in[1], outp[0]};
     for (size_t i = 0; i < 4; i++)
         fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);

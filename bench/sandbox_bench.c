@@ -301,8 +301,9 @@ int main(int argc, char **argv)
     double noise = (median(rab, ROUNDS) - 1.0) * 100.0;
     double pct = (median(rac, ROUNDS) - 1.0) * 100.0;
     double best = (lc[0] / la[0] - 1.0) * 100.0; /* la, lc are sorted by median() */
-    /* A difference no larger than the one between two identical servers says
-     * nothing either way: the verdict says so rather than met or missed. */
+    /* Over the target by no more than two identical servers differ (the A/A
+     * noise) says nothing either way: the verdict says so rather than met or
+     * missed. */
     const char *verdict = pct <= 2.0                  ? "met"
                           : pct <= 2.0 + fabs(noise) ? "not resolved: within the A/A noise"
                                                      : "MISSED";

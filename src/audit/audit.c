@@ -726,12 +726,12 @@ int audit_flush(struct audit_log *a)
 
 #define AUDIT_FLUSH_BYTES (64u * 1024u)
 
-int audit_flush_due(struct audit_log *a, uint64_t now_us, uint64_t *wait_us)
+int audit_flush_due(struct audit_log *a, uint64_t *wait_us)
 {
     *wait_us = 0;
     if (a == NULL || buf_used(&a->pending) == 0)
-        return 0;
-    uint64_t age = now_us - a->oldest_pending_us;
+        return 0; /* called after every event: no clock read when idle */
+    uint64_t age = mono_us() - a->oldest_pending_us;
     if (a->fsync || a->flush_interval_us == 0 || buf_used(&a->pending) >= AUDIT_FLUSH_BYTES ||
         age >= a->flush_interval_us)
         return audit_flush(a);

@@ -111,7 +111,7 @@ int audit_flush(struct audit_log *a);
 /* Writes the batch if it is due: fsync mode, no interval, 64 KiB pending, or
  * the oldest record waited flush_interval. Otherwise returns the microseconds
  * until it will be due in *wait_us (0 when nothing is pending). */
-int audit_flush_due(struct audit_log *a, uint64_t now_us, uint64_t *wait_us);
+int audit_flush_due(struct audit_log *a, uint64_t *wait_us);
 
 /* SHA-256 (hex) of a JSON value in canonical form (compact, keys sorted). */
 int audit_json_sha256(const json_t *v, char out[65]);

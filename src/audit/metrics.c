@@ -261,6 +261,30 @@ static void render_counters(struct buf *b, const char *name, const char *help,
     }
 }
 
+void metrics_put_counter(struct buf *b, const char *name, const char *help, const char *lname,
+                         const char *lvalue, uint64_t v, bool head)
+{
+    if (head)
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    buf_append_str(b, name);
+    if (lname != NULL) {
+        struct buf l; /* label() bounds the buffer it writes: a small one of its own */
+        buf_init(&l, 1024);
+        label(&l, lname, lvalue, true);
+        buf_append_char(b, '{');
+        buf_append(b, buf_head(&l), buf_used(&l));
+        buf_append_char(b, '}');
+        buf_free(&l);
+    }
+    buf_printf(b, " %llu\n", (unsigned long long)v);
+}
+
+void metrics_put_gauge(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
 int metrics_render(const struct metrics *m, struct buf *b)
 {
     render_counters(b, "mcpwall_requests_total", "Requests completed, by server, method, tool and outcome.",

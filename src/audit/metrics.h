@@ -9,6 +9,9 @@
  *   mcpwall_bytes_total{direction="in"|"out"}            client-side bytes
  *   mcpwall_upstream_restarts_total{server}
  *   mcpwall_rate_alerts_total{server}                    sessions over the per-minute threshold
+ *   mcpwall_guard_findings_total{server,rule,action}
+ * serve adds its authentication, credential and rate-limiter series with
+ * metrics_put_counter() / metrics_put_gauge() (docs/gateway.md lists them).
  * Label values come from names the gateway has judged; the number of series
  * is capped (MAX_SERIES): further label sets are counted under tool="(other)",
  * so a client calling random names cannot grow memory. Single-threaded, like
@@ -17,6 +20,7 @@
 #ifndef MCPWALL_AUDIT_METRICS_H
 #define MCPWALL_AUDIT_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +41,11 @@ void metrics_rate_alert(struct metrics *m, const char *server);
 void metrics_guard(struct metrics *m, const char *server, const char *rule, const char *action);
 /* Appends the whole exposition to out. */
 int metrics_render(const struct metrics *m, struct buf *out);
+/* One sample of a counter kept elsewhere, with its HELP/TYPE lines when
+ * head; lname NULL for none; label values escaped as in metrics_render(). */
+void metrics_put_counter(struct buf *b, const char *name, const char *help, const char *lname,
+                         const char *lvalue, uint64_t v, bool head);
+/* A gauge kept elsewhere, with its HELP/TYPE lines. */
+void metrics_put_gauge(struct buf *b, const char *name, const char *help, uint64_t v);
 
 #endif

@@ -124,7 +124,6 @@ struct fsess {
     struct serve *srv;
     struct shttp_session *hs;
     struct gw_config *cfg;          /* reference: the snapshot this session started with */
-    char principal[IDENTITY_MAX_PRINCIPAL + 1];
     struct identity *ident;         /* reference: the caller (of the latest request) */
     char model[128];                /* model hint of the latest request ("" none) */
     /* What goes into HTTP upstream headers besides configuration: client
@@ -378,7 +377,7 @@ static void up_cred_refused(struct upconn *uc, const char *why)
     json_t *extra = json_pack("{s:s,s:s}", "credential", uc->def->credential, "error", why);
     struct audit_rec r = {.event = "credential",
                           .session = uc->gw_live ? uc->gw.id : "serve",
-                          .identity = fs->principal[0] != '\0' ? fs->principal : NULL,
+                          .identity = fs->ident != NULL ? fs->ident->principal : NULL,
                           .server = uc->def->name,
                           .decision = "deny",
                           .reason = "credential_unavailable",
@@ -455,10 +454,9 @@ static int up_hold(struct upconn *uc, const char *msg, size_t len)
     if (nh == NULL)
         return -1;
     uc->held = nh;
-    char *copy = malloc(len);
+    char *copy = str_memdup(msg, len);
     if (copy == NULL)
         return -1;
-    memcpy(copy, msg, len);
     uc->held[uc->nheld].msg = copy;
     uc->held[uc->nheld].len = len;
     uc->nheld++;
@@ -2078,9 +2076,6 @@ static int app_session_open(void *app, struct shttp_session *s, struct http_requ
     fs->hs = s;
     fs->cfg = gwconfig_ref(srv->cfg);
     rl_alert_init(&fs->alert);
-    const char *principal = http_request_principal(req);
-    if (principal != NULL)
-        str_copy(fs->principal, principal, sizeof(fs->principal));
     for (size_t i = 0; i < fs->cfg->nservers; i++)
         fs->has_http |= fs->cfg->servers[i].url != NULL;
     fs_take_request(fs, req);
@@ -2231,17 +2226,6 @@ static void auth_stats_add(struct authn_stats *to, const struct authn_stats *a)
     to->cache_hits += a->cache_hits;
 }
 
-static void metric_counter(struct buf *b, const char *name, const char *help, const char *label,
-                           const char *value, uint64_t v, bool head)
-{
-    if (head)
-        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-    if (label != NULL)
-        buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
-    else
-        buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
-}
-
 /* Authentication and upstream-credential counters (never a credential: the
  * labels are outcome classes and credential names). */
 static void metrics_auth(const struct serve *srv, struct buf *b)
@@ -2250,26 +2234,26 @@ static void metrics_auth(const struct serve *srv, struct buf *b)
     auth_stats_add(&st, authn_stats(srv->authn));
     static const char req[] = "mcpwall_auth_requests_total";
     static const char reqh[] = "Authentication decisions on the MCP endpoint, by result.";
-    metric_counter(b, req, reqh, "result", "allowed", st.allowed, true);
-    metric_counter(b, req, reqh, "result", "no_credentials", st.no_credentials, false);
-    metric_counter(b, req, reqh, "result", "bad_request", st.bad_request, false);
-    metric_counter(b, req, reqh, "result", "invalid_token", st.invalid_token, false);
-    metric_counter(b, req, reqh, "result", "insufficient_scope", st.insufficient_scope, false);
-    metric_counter(b, req, reqh, "result", "unavailable", st.unavailable, false);
-    metric_counter(b, "mcpwall_auth_pending_total", "Requests held for a JWKS fetch.", NULL,
+    metrics_put_counter(b, req, reqh, "result", "allowed", st.allowed, true);
+    metrics_put_counter(b, req, reqh, "result", "no_credentials", st.no_credentials, false);
+    metrics_put_counter(b, req, reqh, "result", "bad_request", st.bad_request, false);
+    metrics_put_counter(b, req, reqh, "result", "invalid_token", st.invalid_token, false);
+    metrics_put_counter(b, req, reqh, "result", "insufficient_scope", st.insufficient_scope, false);
+    metrics_put_counter(b, req, reqh, "result", "unavailable", st.unavailable, false);
+    metrics_put_counter(b, "mcpwall_auth_pending_total", "Requests held for a JWKS fetch.", NULL,
                    NULL, st.pending, true);
-    metric_counter(b, "mcpwall_auth_token_cache_hits_total",
+    metrics_put_counter(b, "mcpwall_auth_token_cache_hits_total",
                    "JWTs accepted from the verified-token cache.", NULL, NULL, st.cache_hits, true);
-    metric_counter(b, "mcpwall_jwks_fetches_total", "JWK Set fetches (or file re-reads) started.",
+    metrics_put_counter(b, "mcpwall_jwks_fetches_total", "JWK Set fetches (or file re-reads) started.",
                    NULL, NULL, st.jwks_fetches, true);
-    metric_counter(b, "mcpwall_jwks_failures_total", "JWK Set fetches that failed.", NULL, NULL,
+    metrics_put_counter(b, "mcpwall_jwks_failures_total", "JWK Set fetches that failed.", NULL, NULL,
                    st.jwks_failures, true);
-    metric_counter(b, "mcpwall_jwks_loaded_total", "JWK Sets taken into use after the first.",
+    metrics_put_counter(b, "mcpwall_jwks_loaded_total", "JWK Sets taken into use after the first.",
                    NULL, NULL, st.jwks_loaded, true);
-    metric_counter(b, "mcpwall_jwks_kid_refreshes_total",
+    metrics_put_counter(b, "mcpwall_jwks_kid_refreshes_total",
                    "JWK Set fetches triggered by an unknown kid.", NULL, NULL, st.kid_refreshes,
                    true);
-    metric_counter(b, "mcpwall_jwks_kid_refused_total",
+    metrics_put_counter(b, "mcpwall_jwks_kid_refused_total",
                    "Unknown kids refused by the refresh rate limit.", NULL, NULL, st.kid_refused,
                    true);
     /* Credentials the servers use (names are [A-Za-z0-9._-]: safe label values). */
@@ -2295,16 +2279,10 @@ static void metrics_auth(const struct serve *srv, struct buf *b)
             const struct cred_stats *cs = cred_stats(cr);
             uint64_t v = k == 0 ? cs->grants : k == 1 ? cs->grant_failures
                                              : k == 2 ? cs->cache_hits : cs->waits;
-            metric_counter(b, names[k], helps[k], "credential", cn, v, head);
+            metrics_put_counter(b, names[k], helps[k], "credential", cn, v, head);
             head = false;
         }
     }
-}
-
-static void metric_gauge(struct buf *b, const char *name, const char *help, uint64_t v)
-{
-    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
-               (unsigned long long)v);
 }
 
 /* The rate limiter: its decisions, and the health of its store (a Redis
@@ -2318,22 +2296,22 @@ static void metrics_ratelimit(const struct serve *srv, struct buf *b)
     static const char chk[] = "mcpwall_ratelimit_checks_total";
     static const char chkh[] = "Rate-limit and budget checks, by result (unavailable: the shared "
                                "store could not tell; on_error decided).";
-    metric_counter(b, chk, chkh, "result", "allowed", st.allowed, true);
-    metric_counter(b, chk, chkh, "result", "refused", st.refused, false);
-    metric_counter(b, chk, chkh, "result", "unavailable", st.unavailable, false);
-    metric_counter(b, "mcpwall_ratelimit_store_errors_total",
+    metrics_put_counter(b, chk, chkh, "result", "allowed", st.allowed, true);
+    metrics_put_counter(b, chk, chkh, "result", "refused", st.refused, false);
+    metrics_put_counter(b, chk, chkh, "result", "unavailable", st.unavailable, false);
+    metrics_put_counter(b, "mcpwall_ratelimit_store_errors_total",
                    "Errors, bad replies and overload of the shared store (Redis).", NULL, NULL,
                    st.store_errors, true);
-    metric_counter(b, "mcpwall_ratelimit_store_timeouts_total",
+    metrics_put_counter(b, "mcpwall_ratelimit_store_timeouts_total",
                    "Checks the shared store did not answer within its timeout.", NULL, NULL,
                    st.store_timeouts, true);
-    metric_counter(b, "mcpwall_ratelimit_account_dropped_total",
+    metrics_put_counter(b, "mcpwall_ratelimit_account_dropped_total",
                    "Call costs (result bytes, tokens) that could not be recorded in a budget.",
                    NULL, NULL, st.account_dropped, true);
-    metric_counter(b, "mcpwall_ratelimit_full_refusals_total",
+    metrics_put_counter(b, "mcpwall_ratelimit_full_refusals_total",
                    "Callers refused because the memory store was at max_keys.", NULL, NULL,
                    st.full_refusals, true);
-    metric_gauge(b, "mcpwall_ratelimit_store_connected",
+    metrics_put_gauge(b, "mcpwall_ratelimit_store_connected",
                  "1 when the limiter's store can answer (always for the memory store).",
                  st.store_connected ? 1 : 0);
 }
@@ -2425,7 +2403,7 @@ static void audit_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void serve_flush(struct serve *srv)
 {
     uint64_t wait_us;
-    audit_flush_due(srv->audit, mono_us(), &wait_us);
+    audit_flush_due(srv->audit, &wait_us);
     if (wait_us > 0 && !evtimer_pending(srv->audit_ev, NULL)) {
         struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000u),
                              .tv_usec = (suseconds_t)(wait_us % 1000000u)};
@@ -2514,10 +2492,10 @@ static void reload(struct serve *srv)
     if (na != NULL) {
         authn_adopt(na, srv->authn);
         if (serve_auth_install(srv, na) == 0) {
-            auth_stats_add(&srv->auth_base, authn_stats(srv->authn));
             struct authn *old = srv->authn;
             srv->authn = na;
-            authn_stop(old);
+            authn_stop(old); /* decides its waiting requests: count them too */
+            auth_stats_add(&srv->auth_base, authn_stats(old));
             authn_unref(old);
         } else {
             log_warnx("SIGHUP: cannot start the new auth: section; keeping the old one");
@@ -2682,8 +2660,8 @@ int serve_run(const struct serve_opts *o)
     /* Metrics name tools, servers and identities: on a public listener that
      * other machines reach, only callers the auth section accepts see them
      * (an admin listener, or loopback, keeps them open for a local scraper). */
-    bool metrics_auth = srv.adm == srv.pub && !http_listener_loopback(srv.pub);
-    http_listener_route_simple(srv.adm, "/metrics", metrics_auth, metrics_route, &srv);
+    bool metrics_need_auth = srv.adm == srv.pub && !http_listener_loopback(srv.pub);
+    http_listener_route_simple(srv.adm, "/metrics", metrics_need_auth, metrics_route, &srv);
     http_listener_route_simple(srv.adm, "/healthz", false, healthz_route, &srv);
     http_listener_route_simple(srv.adm, "/readyz", false, readyz_route, &srv);
 

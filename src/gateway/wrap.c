@@ -18,7 +18,6 @@
 #include "transport/fdlines.h"
 #include "util/log.h"
 #include "util/str.h"
-#include "util/timeutil.h"
 
 #define STDERR_LINE_MAX 4096
 #define STDERR_LINES_PER_SEC 200
@@ -267,9 +266,8 @@ static void wrap_update(struct wrap *w)
     chan_flush(&w->server);
     chan_flush(&w->host);
     /* Audit records are written in batches after the messages went out. */
-    uint64_t wait_us = 0;
-    if (w->audit != NULL && buf_used(&w->audit->pending) > 0)
-        audit_flush_due(w->audit, mono_us(), &wait_us);
+    uint64_t wait_us;
+    audit_flush_due(w->audit, &wait_us);
     if (wait_us > 0 && !evtimer_pending(w->audit_ev, NULL)) {
         struct timeval tv = {.tv_sec = (time_t)(wait_us / 1000000u),
                              .tv_usec = (suseconds_t)(wait_us % 1000000u)};

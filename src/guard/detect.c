@@ -508,7 +508,8 @@ static inline void pass_bearer(struct dscan *s, size_t i, size_t j)
         sec_bearer(s, j);
 }
 
-void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc)
+/* dpass_sec() and the trigger words of the injection patterns. */
+static void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc)
 {
     const unsigned char *p = s->p;
     pass_prefix(s, i, j, acc);
@@ -664,7 +665,7 @@ struct detect_set *detect_set_new(char *err, size_t errlen)
         detect_set_free(ds);
         return NULL;
     }
-    /* the fast path visits trigger words and "bearer" (dpass_word) */
+    /* the fast path visits trigger words and "bearer" */
     for (size_t t = 0; t <= ds->trig_mask; t++)
         if (ds->trig[t].used)
             fshape_add(ds, (const unsigned char *)ds->trig[t].word, ds->trig[t].len);
@@ -717,8 +718,7 @@ static int cmp_finding(const void *a, const void *b)
 /* Regions around sparse foldable characters: [spot - R, spot + R] widened to
  * whitespace and merged. Hits inside them are dropped from the raw scan and
  * found again in the folded copy of each region. */
-static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns,
-                              const unsigned char *raw)
+static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns)
 {
     size_t *ra = NULL, *rb = NULL, nr = 0;
     if (ns > 0) {
@@ -761,7 +761,7 @@ static void scan_sparse_folds(struct dscan *s, const size_t *spots, size_t ns,
         if (hid_fold_range(s, ra[r], rb[r]) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     }
-    s->ip = raw;
+    s->ip = s->p;
     s->in = s->n;
     free(ra);
     free(rb);
@@ -835,7 +835,7 @@ static int scan_run(struct dscan *s)
         if (hid_fold_range(s, 0, s->n) < 0 || inj_find_triggers(s) < 0 || inj_scan(s) < 0)
             s->err = -1;
     } else if (s->err == 0) {
-        scan_sparse_folds(s, spots, ns, s->p);
+        scan_sparse_folds(s, spots, ns);
     }
     free(spots);
     free(s->padded);

@@ -7,8 +7,9 @@
  * visits only the words that could matter: a possible trigger word of the
  * injection patterns (by shape: first two bytes, last byte, length), the
  * word "bearer", and a possible token prefix (its first byte) that mixes
- * case or ends at a '.'. For those it calls dpass_word(), the byte pass's
- * own code; the other words need nothing (dpass_word would do nothing).
+ * case or ends at a '.'. It looks the trigger words up itself and gives the
+ * others to dpass_sec(), the byte pass's own code; the other words need
+ * nothing (the byte pass would do nothing with them).
  *
  * A stretch ends at whatever the byte pass does more with: digits and '_'
  * (numbers, identifiers: the whole word goes back), the separators the
@@ -18,7 +19,7 @@
  * start of the word holding that byte, or of the word just before it - and
  * calls the fast path again later. Words and whitespace runs that continue
  * past a block start the next block. Because every visited word goes
- * through dpass_word and nothing is skipped that the byte pass would act
+ * through the same code and nothing is skipped that the byte pass would act
  * on, the findings are those of the reference (DETECT_IMPL_REF, which never
  * comes here); the unit test test_detect_diff and the fuzz target compare
  * them.
@@ -147,42 +148,6 @@ struct fast_rec {
  * them). */
 #define FAST_BATCH 32
 
-/* The eight bytes at w, any of them past len cleared (len 1..8), folded to
- * lowercase as letters are (| 0x20). */
-static inline uint64_t fold8(const unsigned char *w, size_t len)
-{
-    uint64_t v;
-    memcpy(&v, w, 8);
-    return (v | 0x2020202020202020ull) & (~0ull >> (64 - 8 * len));
-}
-
-/* inj_trigger_slot() for a word of letters with 32 bytes readable at w: the
- * word is compared eight bytes at a time (the table holds lowercase words,
- * NUL-padded; a word of letters equals one only letter by letter). */
-static inline long trig_slot_letters(const struct detect_set *ds, const unsigned char *w,
-                                     size_t len)
-{
-    uint32_t h = word_hash(w, len, 32);
-    size_t i = h & ds->trig_mask;
-    for (;;) {
-        const struct trig_key *k = &ds->tkey[i];
-        if (k->len == 0)
-            return -1;
-        if (k->hash == h && k->len == len) {
-            const char *e = ds->trig[i].word;
-            bool same = true;
-            for (size_t o = 0; o < len && same; o += 8) {
-                uint64_t ev;
-                memcpy(&ev, e + o, 8);
-                same = fold8(w + o, len - o < 8 ? len - o : 8) == ev;
-            }
-            if (same)
-                return (long)i;
-        }
-        i = (i + 1) & ds->trig_mask;
-    }
-}
-
 /* Visits the candidate words of n blocks: first the trigger words (they
  * only add to s->hits), then the secret checks (they add findings), each in
  * text order. */
@@ -199,9 +164,9 @@ static void fast_visit(struct dscan *s, const struct fast_rec *rec, size_t n)
             size_t pos = rec[r].b + a;
             if (len >= TRIG_WORD_MAX)
                 continue;
-            long te = s->n - pos >= 32 ? trig_slot_letters(s->ds, p + a, len)
-                                       : inj_trigger_slot(s->ds, p + a, len,
-                                                          word_hash(p + a, len, s->n - pos));
+            long te = s->n - pos >= 32
+                          ? inj_trigger_probe(s->ds, p + a, len, word_hash(p + a, len, 32), true)
+                          : inj_trigger_slot(s->ds, p + a, len, word_hash(p + a, len, s->n - pos));
             if (te >= 0 && inj_hit_push(s, pos, len, (size_t)te) < 0) {
                 s->err = -1;
                 return;
@@ -265,7 +230,7 @@ FAST_INLINE unsigned fast_block(struct dscan *s, size_t b, const struct bmasks *
     uint64_t keep = end == 64 ? ~0ull : (1ull << end) - 1;
     uint64_t starts = wstart & keep;
     uint64_t lasts = w & ~(w >> 1) & keep; /* last byte of each word */
-    /* Words that may start a token (dpass_word looks at words with a first
+    /* Words that may start a token (dpass_sec looks at words with a first
      * byte of detect_prefix_first 1 when they hold a capital after the first
      * byte or end at a '.'), marked at their last byte. Adding the start bit
      * to a word's bits carries past its end unless a capital (cleared
@@ -568,7 +533,9 @@ bool detect_impl_available(enum detect_impl impl)
 
 enum detect_impl detect_impl_best(void)
 {
-    for (int k = DETECT_IMPL__COUNT - 1; k > 0; k--)
+    /* Not SCALAR: building the masks byte by byte from a table is slower
+     * than the reference loop; it stays for the comparison tests. */
+    for (int k = DETECT_IMPL__COUNT - 1; k > DETECT_IMPL_SCALAR; k--)
         if (detect_impl_available((enum detect_impl)k))
             return (enum detect_impl)k;
     return DETECT_IMPL_REF;

@@ -1168,7 +1168,19 @@ static void report(struct dscan *s, const struct inj_pattern *pt, size_t fs, siz
     dscan_add(s, pt->rule, os, oe, eff, flags, ev);
 }
 
-/* Cheap checks before a pattern runs near hit th. */
+/* The co-trigger gate: the classes a pattern needs (all of `need`, one of
+ * `any`) occur near hit hi. */
+static bool co_triggers_near(const struct dscan *s, uint32_t need, uint32_t any, size_t hi,
+                             size_t from, size_t to)
+{
+    if (need == 0 && any == 0)
+        return true;
+    uint32_t acc = classes_near(s, hi, from, to);
+    return (acc & need) == need && (any == 0 || (acc & any) != 0);
+}
+
+/* The other cheap checks before a pattern runs near hit th (the callers
+ * apply the co-trigger gate first). */
 static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size_t hi, size_t from,
                        size_t to)
 {
@@ -1179,11 +1191,6 @@ static bool gates_pass(const struct dscan *s, const struct inj_pattern *pt, size
         bool after = th->pos + th->len < s->in &&
                      (p[th->pos + th->len] == '_' || p[th->pos + th->len] == '-');
         if (!before && !after)
-            return false;
-    }
-    if (pt->need != 0 || pt->any != 0) {
-        uint32_t acc = classes_near(s, hi, from, to);
-        if ((acc & pt->need) != pt->need || (pt->any != 0 && (acc & pt->any) == 0))
             return false;
     }
     if (pt->pre != NULL) {
@@ -1310,13 +1317,13 @@ static void scan_ref(struct dscan *s, uint32_t *done_end)
                 to = s->in;
             if (!(pt->flags & P_ANCH) && to <= done_end[pi])
                 continue; /* a window already searched to its end cannot match again */
-            run_near(s, pi, h, from, to, done_end);
+            if (co_triggers_near(s, pt->need, pt->any, h, from, to))
+                run_near(s, pi, h, from, to, done_end);
         }
     }
 }
 
-/* The same from the compact pattern references, with the co-trigger gate
- * first (the gates have no effects: their order does not matter). */
+/* The same from the compact pattern references. */
 static void scan_refs(struct dscan *s, uint32_t *done_end)
 {
     const struct detect_set *ds = s->ds;
@@ -1335,12 +1342,8 @@ static void scan_refs(struct dscan *s, uint32_t *done_end)
                 to = s->in;
             if (!r->anch && to <= done_end[r->pat])
                 continue;
-            if (r->need != 0 || r->any != 0) {
-                uint32_t acc = classes_near(s, h, from, to);
-                if ((acc & r->need) != r->need || (r->any != 0 && (acc & r->any) == 0))
-                    continue;
-            }
-            run_near(s, r->pat, h, from, to, done_end);
+            if (co_triggers_near(s, r->need, r->any, h, from, to))
+                run_near(s, r->pat, h, from, to, done_end);
         }
     }
 }

@@ -197,9 +197,23 @@ static inline bool inj_bloom(const struct detect_set *ds, uint32_t h)
 /* Collects the trigger hits of s->ip (used when the text was folded). */
 int inj_find_triggers(struct dscan *s);
 void inj_free(struct detect_set *ds);
-/* The slot of the word w[0, len) (any case) whose word_hash() is h, or -1. */
-static inline long inj_trigger_slot(const struct detect_set *ds, const unsigned char *w, size_t len,
-                                    uint32_t h)
+/* The eight bytes at w, any of them past len cleared (len 1..8), folded to
+ * lowercase as letters are (| 0x20). */
+static inline uint64_t fold8(const unsigned char *w, size_t len)
+{
+    uint64_t v;
+    memcpy(&v, w, 8);
+    return (v | 0x2020202020202020ull) & (~0ull >> (64 - 8 * len));
+}
+
+/* The slot of the word w[0, len) (any case) whose word_hash() is h, or -1.
+ * letters8: the word is letters only and 32 bytes are readable at w, so it
+ * is compared eight bytes at a time (the table holds lowercase words,
+ * NUL-padded; a word of letters equals one only letter by letter). Callers
+ * pass a constant: each gets its own loop. */
+static inline __attribute__((always_inline)) long
+inj_trigger_probe(const struct detect_set *ds, const unsigned char *w, size_t len, uint32_t h,
+                  bool letters8)
 {
     size_t i = h & ds->trig_mask;
     for (;;) {
@@ -208,14 +222,28 @@ static inline long inj_trigger_slot(const struct detect_set *ds, const unsigned 
             return -1;
         if (k->hash == h && k->len == len) {
             const char *e = ds->trig[i].word;
-            size_t m = 0;
-            while (m < len && (unsigned char)e[m] == detect_lc[w[m]])
-                m++;
-            if (m == len)
+            bool same = true;
+            if (letters8) {
+                for (size_t o = 0; o < len && same; o += 8) {
+                    uint64_t ev;
+                    memcpy(&ev, e + o, 8);
+                    same = fold8(w + o, len - o < 8 ? len - o : 8) == ev;
+                }
+            } else {
+                for (size_t m = 0; m < len && same; m++)
+                    same = (unsigned char)e[m] == detect_lc[w[m]];
+            }
+            if (same)
                 return (long)i;
         }
         i = (i + 1) & ds->trig_mask;
     }
+}
+
+static inline long inj_trigger_slot(const struct detect_set *ds, const unsigned char *w, size_t len,
+                                    uint32_t h)
+{
+    return inj_trigger_probe(ds, w, len, h, false);
 }
 
 static inline const struct trig_entry *inj_trigger_lookup(const struct detect_set *ds,
@@ -310,13 +338,12 @@ struct dscan {
 /* 1: a byte that may begin a known token prefix; 2: a digit (see detect.c) */
 extern const uint8_t detect_prefix_first[256];
 
-/* The byte pass's work on the word p[i, j) of the original text (maximal run
- * of [A-Za-z0-9_] from i): token prefixes, IBANs and numbers at a word
- * boundary, trigger words of the injection patterns, "Bearer". acc holds the
+/* The byte pass's secret work on the word p[i, j) of the original text
+ * (maximal run of [A-Za-z0-9_] from i): token prefixes, IBANs and numbers at
+ * a word boundary, "Bearer" (the byte pass adds the trigger words of the
+ * injection patterns; the fast path looks those up itself). acc holds the
  * classes of the word's bytes after the first (C_DIGIT, C_UPPER and C_UNDER
  * are read). */
-void dpass_word(struct dscan *s, size_t i, size_t j, unsigned acc);
-/* The same without the trigger words: secrets, PII and "Bearer" only. */
 void dpass_sec(struct dscan *s, size_t i, size_t j, unsigned acc);
 
 /* Runs the fast path from offset i of the original text, where the byte pass

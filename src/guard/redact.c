@@ -139,9 +139,15 @@ struct result_guard {
     struct family fam[DETECT_CAT__COUNT];
     uint8_t rule_action[DR__COUNT]; /* RULE_FOLLOW or an action */
     const struct detect_set *ds;
+    bool inert; /* guard_inert(), settled when compiled */
 };
 
 bool result_guard_inert(const struct result_guard *g)
+{
+    return g->inert;
+}
+
+static bool guard_inert(const struct result_guard *g)
 {
     if (g->max_bytes != 0)
         return false;
@@ -383,8 +389,10 @@ struct result_guard *result_guard_compile_over(const struct cfg_doc *doc, const 
     else
         set_defaults(g);
     g->ds = detect_set_shared();
-    if (section == NULL)
+    if (section == NULL) {
+        g->inert = guard_inert(g);
         return g;
+    }
     MW_ASSERT(errs != NULL);
     if (!json_is_object(section)) {
         cfg_err(errs, doc, NULL, NULL, 0, "'results' must be a mapping");
@@ -424,6 +432,7 @@ struct result_guard *result_guard_compile_over(const struct cfg_doc *doc, const 
         free(g);
         return NULL;
     }
+    g->inert = guard_inert(g);
     return g;
 }
 

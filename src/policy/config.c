@@ -667,14 +667,9 @@ struct cfg_doc *cfg_load_file(const char *path, struct cfg_errors *errs)
     enum file_status fs;
     char *data = file_read_all(path, CFG_MAX_FILE, &len, &fs);
     if (data == NULL) {
-        if (fs == FILE_E_OPEN)
-            cfg_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
-        else if (fs == FILE_E_NOT_REGULAR)
-            cfg_errors_add(errs, "%s: not a regular file", path);
-        else if (fs == FILE_E_TOO_BIG)
-            cfg_errors_add(errs, "%s: file larger than %u bytes", path, CFG_MAX_FILE);
-        else
-            cfg_errors_add(errs, "%s: cannot read", path);
+        char why[600];
+        file_read_error(why, sizeof(why), path, CFG_MAX_FILE, fs);
+        cfg_errors_add(errs, "%s", why);
         return NULL;
     }
     struct cfg_doc *doc = cfg_load_mem(path, data, len, str_has_suffix(path, ".json"), errs);

@@ -289,12 +289,9 @@ struct pins *pins_load(const char *path, struct pins_err *err)
     enum file_status fs;
     char *data = file_read_all(path, PINS_MAX_FILE, &len, &fs);
     if (data == NULL) {
-        if (fs == FILE_E_OPEN)
-            perr(err, "%s: cannot open: %s", path, strerror(errno));
-        else if (fs == FILE_E_READ)
-            perr(err, "%s: cannot read", path);
-        else
-            perr(err, "%s: not a regular file of at most %u bytes", path, PINS_MAX_FILE);
+        char why[600];
+        file_read_error(why, sizeof(why), path, PINS_MAX_FILE, fs);
+        perr(err, "%s", why);
         return NULL;
     }
     struct json_limits lim = json_default_limits;

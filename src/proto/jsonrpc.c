@@ -63,20 +63,24 @@ static size_t id_key_int(long long v, char *out, size_t outsz)
     return n + 2;
 }
 
+/* "s:<string>", the decoded string's bytes. */
+static size_t id_key_str(const char *s, size_t n, char *out, size_t outsz)
+{
+    if (n + 3 > outsz)
+        return 0;
+    out[0] = 's';
+    out[1] = ':';
+    memcpy(out + 2, s, n);
+    out[n + 2] = '\0';
+    return n + 2;
+}
+
 size_t rpc_id_key(const json_t *id, char *out, size_t outsz)
 {
-    if (json_is_integer(id)) {
+    if (json_is_integer(id))
         return id_key_int((long long)json_integer_value(id), out, outsz);
-    } else if (json_is_string(id)) {
-        size_t len = json_string_length(id);
-        if (len + 3 > outsz)
-            return 0;
-        out[0] = 's';
-        out[1] = ':';
-        memcpy(out + 2, json_string_value(id), len);
-        out[len + 2] = '\0';
-        return len + 2;
-    }
+    if (json_is_string(id))
+        return id_key_str(json_string_value(id), json_string_length(id), out, outsz);
     return 0;
 }
 
@@ -119,25 +123,18 @@ json_t *rpc_view_id(const struct rpc_view *v)
 size_t rpc_id_key_tape(const struct jtape *t, size_t tok, char *out, size_t outsz)
 {
     long long v;
-    if (jt_int(t, tok, &v)) {
+    if (jt_int(t, tok, &v))
         return id_key_int(v, out, outsz);
-    }
+    /* count: the decoded length, known before decoding */
     if (jt_type(t, tok) != JT_STRING || (size_t)t->tok[tok].count + 3 > outsz)
         return 0;
     struct buf sc;
     buf_init(&sc, 0);
     size_t n;
     const char *s = jt_str(t, tok, &n, &sc);
-    if (s == NULL) {
-        buf_free(&sc);
-        return 0;
-    }
-    out[0] = 's';
-    out[1] = ':';
-    memcpy(out + 2, s, n);
-    out[n + 2] = '\0';
+    size_t kl = s != NULL ? id_key_str(s, n, out, outsz) : 0;
     buf_free(&sc);
-    return n + 2;
+    return kl;
 }
 
 static void keep_id(struct rpc_err *e, const struct jtape *t, size_t id)

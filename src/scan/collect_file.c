@@ -360,12 +360,7 @@ int collect_file(struct scan_report *r, const char *path, const char *name, char
     enum file_status fs;
     char *data = file_read_all(path, FILE_MAX, &len, &fs);
     if (data == NULL) {
-        if (fs == FILE_E_OPEN)
-            ferr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        else if (fs == FILE_E_READ)
-            ferr(err, errsz, "%s: cannot read", path);
-        else
-            ferr(err, errsz, "%s: not a regular file of at most %u bytes", path, FILE_MAX);
+        file_read_error(err, errsz, path, FILE_MAX, fs);
         return -1;
     }
     int rc = collect_file_mem(r, path, data, len, name, err, errsz);

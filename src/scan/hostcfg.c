@@ -1165,12 +1165,7 @@ int hostcfg_load(struct scan_report *r, const char *path, const char *host, char
     enum file_status fs;
     char *data = file_read_all(path, HOSTCFG_MAX_FILE, &len, &fs);
     if (data == NULL) {
-        if (fs == FILE_E_OPEN)
-            herr(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        else if (fs == FILE_E_READ)
-            herr(err, errsz, "%s: cannot read", path);
-        else
-            herr(err, errsz, "%s: not a regular file of at most %u bytes", path, HOSTCFG_MAX_FILE);
+        file_read_error(err, errsz, path, HOSTCFG_MAX_FILE, fs);
         return -1;
     }
     int rc = hostcfg_load_mem(r, path, host, data, len, err, errsz);

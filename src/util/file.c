@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,4 +47,17 @@ char *file_read_all(const char *path, size_t max, size_t *len, enum file_status 
     *len = n;
     *st = FILE_OK;
     return data;
+}
+
+void file_read_error(char *out, size_t outsz, const char *path, size_t max, enum file_status st)
+{
+    if (out == NULL || outsz == 0)
+        return;
+    switch (st) {
+    case FILE_OK: out[0] = '\0'; return;
+    case FILE_E_OPEN: snprintf(out, outsz, "%s: cannot open: %s", path, strerror(errno)); return;
+    case FILE_E_NOT_REGULAR: snprintf(out, outsz, "%s: not a regular file", path); return;
+    case FILE_E_TOO_BIG: snprintf(out, outsz, "%s: file larger than %zu bytes", path, max); return;
+    case FILE_E_READ: snprintf(out, outsz, "%s: cannot read", path); return;
+    }
 }

@@ -2,8 +2,7 @@
  *
  * Configuration, pins, host configuration and capture files are read the
  * same way: open, require a regular file no larger than a maximum, read it
- * all (EINTR retried), NUL-terminate. Callers word their own errors from the
- * status. */
+ * all (EINTR retried), NUL-terminate; and one wording for what went wrong. */
 #ifndef MCPWALL_UTIL_FILE_H
 #define MCPWALL_UTIL_FILE_H
 
@@ -20,5 +19,9 @@ enum file_status {
 /* Reads path into a malloc'd buffer of *len bytes plus a NUL. On failure
  * returns NULL and sets *st (errno is kept for FILE_E_OPEN). */
 char *file_read_all(const char *path, size_t max, size_t *len, enum file_status *st);
+/* The sentence for a failed file_read_all() ("<path>: cannot open: <why>",
+ * "...: not a regular file", "...: file larger than <max> bytes", "...: cannot
+ * read"). Call it right after the failure: FILE_E_OPEN reads errno. */
+void file_read_error(char *out, size_t outsz, const char *path, size_t max, enum file_status st);
 
 #endif

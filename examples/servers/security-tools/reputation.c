@@ -9,14 +9,12 @@
 #include "reputation.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "util/file.h"
 
 struct rep_entry {
     uint8_t family;   /* 4 or 6 */
@@ -319,40 +317,15 @@ long rep_db_load_mem(struct rep_db *db, const char *list_name, const char *src, 
 long rep_db_load_file(struct rep_db *db, const char *list_name, const char *path,
                       const char *default_category, struct cfg_errors *errs)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cfg_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        cfg_errors_add(errs, "%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    if ((uint64_t)sb.st_size > REP_MAX_FILE) {
-        cfg_errors_add(errs, "%s: larger than %u bytes", path, REP_MAX_FILE);
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)sb.st_size;
-    char *buf = malloc(size + 1);
+    size_t got;
+    enum file_status fs;
+    char *buf = file_read_all(path, REP_MAX_FILE, &got, &fs);
     if (buf == NULL) {
-        cfg_errors_add(errs, "%s: out of memory", path);
-        close(fd);
+        char why[600];
+        file_read_error(why, sizeof(why), path, REP_MAX_FILE, fs);
+        cfg_errors_add(errs, "%s", why);
         return -1;
     }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[got] = '\0';
     long rc = rep_db_load_mem(db, list_name, path, buf, got, default_category, errs);
     free(buf);
     return rc;
